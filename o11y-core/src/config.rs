@@ -1,0 +1,485 @@
+//! Settings from the standard `OTEL_*` environment variables, overridden by code.
+//!
+//! Every variable name is a public constant in [`env`]. A value that cannot be
+//! used is an [`ConfigError`] naming the variable and the value; nothing panics.
+//!
+//! ```
+//! use o11y_core::config::{Config, ExporterKind};
+//!
+//! let vars = [("OTEL_TRACES_EXPORTER", "none"), ("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.1")];
+//! let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap();
+//! assert_eq!(config.traces_exporter, ExporterKind::None);
+//! ```
+
+use std::{collections::BTreeMap, time::Duration};
+
+use http::HeaderName;
+use opentelemetry::KeyValue;
+
+use crate::{
+    correlation::X_TRACE_ID, error::ConfigError, propagation::Propagator, sampler::SamplerConfig,
+};
+
+/// Names of the environment variables this crate reads.
+pub mod env {
+    /// `service.name`.
+    pub const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+    /// `key=value,...` resource attributes (percent-encoded values).
+    pub const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+    /// `true` turns every signal into a no-op.
+    pub const SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+    /// `otlp`, `console` or `none`.
+    pub const TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
+    /// `otlp`, `prometheus`, `console` or `none`.
+    pub const METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
+    /// `otlp`, `console` or `none`.
+    pub const LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
+    /// Sampler name.
+    pub const TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
+    /// Sampler argument.
+    pub const TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+    /// `tracecontext`, `baggage`, `none`, comma separated.
+    pub const PROPAGATORS: &str = "OTEL_PROPAGATORS";
+    /// Base OTLP endpoint.
+    pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    /// `grpc` or `http/protobuf`.
+    pub const OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+    /// `key=value,...` headers sent with every export.
+    pub const OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+    /// Export timeout in milliseconds.
+    pub const OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+    /// Per-signal forms: `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}`.
+    pub const OTLP_SIGNAL_VARS: [[&str; 4]; 3] = [
+        [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        ],
+        [
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        ],
+        [
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+            "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        ],
+    ];
+}
+
+/// Where a signal goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExporterKind {
+    /// OTLP (feature `otlp`, `otlp-grpc` or `otlp-http`).
+    Otlp,
+    /// Standard output (feature `stdout`).
+    Console,
+    /// Prometheus text exposition, metrics only (feature `prometheus`).
+    Prometheus,
+    /// Nowhere (processors added in code still run).
+    None,
+}
+
+/// OTLP wire protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// gRPC (default port 4317).
+    Grpc,
+    /// HTTP with binary protobuf (default port 4318).
+    HttpProtobuf,
+}
+
+/// One signal's OTLP settings, after per-signal variables were applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtlpSettings {
+    /// Full endpoint URL for this signal (for HTTP, including `/v1/<signal>`).
+    pub endpoint: String,
+    /// Wire protocol.
+    pub protocol: Protocol,
+    /// Extra headers (for example an API key).
+    pub headers: BTreeMap<String, String>,
+    /// Export timeout.
+    pub timeout: Duration,
+}
+
+/// Everything [`init`](crate::init) needs, resolved from the environment.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// `service.name`, if set.
+    pub service_name: Option<String>,
+    /// Attributes from `OTEL_RESOURCE_ATTRIBUTES`.
+    pub resource_attributes: Vec<KeyValue>,
+    /// `OTEL_SDK_DISABLED=true`.
+    pub disabled: bool,
+    /// Traces destination.
+    pub traces_exporter: ExporterKind,
+    /// Metrics destination.
+    pub metrics_exporter: ExporterKind,
+    /// Logs destination.
+    pub logs_exporter: ExporterKind,
+    /// Sampler.
+    pub sampler: SamplerConfig,
+    /// What is propagated.
+    pub propagator: Propagator,
+    /// OTLP settings for traces, metrics and logs.
+    pub otlp: [OtlpSettings; 3],
+}
+
+const SIGNALS: [&str; 3] = ["traces", "metrics", "logs"];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (for tests and embedding).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let default_exporter = if cfg!(any(feature = "otlp-grpc", feature = "otlp-http")) {
+            ExporterKind::Otlp
+        } else {
+            ExporterKind::None
+        };
+        let exporter = |var: &'static str, allowed: &[(&str, ExporterKind)]| match get(var) {
+            None => Ok(default_exporter),
+            Some(v) => parse_exporter(var, &v, allowed),
+        };
+        let common = [
+            ("otlp", ExporterKind::Otlp),
+            ("console", ExporterKind::Console),
+            ("logging", ExporterKind::Console),
+            ("none", ExporterKind::None),
+        ];
+        let mut metrics_allowed = common.to_vec();
+        metrics_allowed.push(("prometheus", ExporterKind::Prometheus));
+        let sampler = match get(env::TRACES_SAMPLER) {
+            Some(name) => {
+                SamplerConfig::from_env_values(&name, get(env::TRACES_SAMPLER_ARG).as_deref())?
+            }
+            None => SamplerConfig::default(),
+        };
+        let otlp = [0, 1, 2].map(|i| otlp_settings(&get, i));
+        let [t, m, l] = otlp;
+        Ok(Self {
+            service_name: get(env::SERVICE_NAME).map(|s| s.trim().to_owned()),
+            resource_attributes: match get(env::RESOURCE_ATTRIBUTES) {
+                Some(v) => parse_key_values(env::RESOURCE_ATTRIBUTES, &v)?
+                    .into_iter()
+                    .map(|(k, v)| KeyValue::new(k, v))
+                    .collect(),
+                None => Vec::new(),
+            },
+            disabled: match get(env::SDK_DISABLED) {
+                Some(v) => parse_bool(env::SDK_DISABLED, &v)?,
+                None => false,
+            },
+            traces_exporter: exporter(env::TRACES_EXPORTER, &common)?,
+            metrics_exporter: exporter(env::METRICS_EXPORTER, &metrics_allowed)?,
+            logs_exporter: exporter(env::LOGS_EXPORTER, &common)?,
+            sampler,
+            propagator: match get(env::PROPAGATORS) {
+                Some(v) => parse_propagators(&v)?,
+                None => Propagator::default(),
+            },
+            otlp: [t?, m?, l?],
+        })
+    }
+}
+
+fn parse_exporter(
+    var: &'static str,
+    value: &str,
+    allowed: &[(&str, ExporterKind)],
+) -> Result<ExporterKind, ConfigError> {
+    let v = value.trim().to_ascii_lowercase();
+    let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+    let kind = allowed
+        .iter()
+        .find(|(n, _)| *n == v)
+        .map(|(_, k)| *k)
+        .ok_or_else(|| {
+            ConfigError::new(var, value, format!("expected one of {}", names.join(", ")))
+        })?;
+    let built = match kind {
+        ExporterKind::Otlp => cfg!(any(feature = "otlp-grpc", feature = "otlp-http")),
+        ExporterKind::Console => cfg!(feature = "stdout"),
+        ExporterKind::Prometheus => cfg!(feature = "prometheus"),
+        ExporterKind::None => true,
+    };
+    if !built {
+        return Err(ConfigError::new(
+            var,
+            value,
+            "this exporter needs the matching cargo feature of o11y (otlp, stdout or prometheus)",
+        ));
+    }
+    Ok(kind)
+}
+
+fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::new(var, value, "expected true or false")),
+    }
+}
+
+fn parse_propagators(value: &str) -> Result<Propagator, ConfigError> {
+    let (mut trace_context, mut baggage) = (false, false);
+    for name in value.split(',').map(|n| n.trim().to_ascii_lowercase()) {
+        match name.as_str() {
+            "tracecontext" => trace_context = true,
+            "baggage" => baggage = true,
+            "none" | "" => {}
+            _ => {
+                return Err(ConfigError::new(
+                    env::PROPAGATORS,
+                    value,
+                    format!("{name:?} is not supported; use tracecontext, baggage or none"),
+                ));
+            }
+        }
+    }
+    Ok(Propagator::new(
+        trace_context,
+        baggage,
+        Some(HeaderName::from_static(X_TRACE_ID)),
+    ))
+}
+
+/// Parses `key=value,key2=value2` with percent-encoded values (resource attributes, OTLP headers).
+pub fn parse_key_values(
+    var: &'static str,
+    value: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| ConfigError::new(var, value, format!("{pair:?} is not key=value")))?;
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(ConfigError::new(
+                var,
+                value,
+                format!("{pair:?} has an empty key"),
+            ));
+        }
+        let v = percent_decode(v.trim()).ok_or_else(|| {
+            ConfigError::new(var, value, format!("{pair:?} has a bad percent-encoding"))
+        })?;
+        out.push((k.to_owned(), v));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn otlp_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    signal: usize,
+) -> Result<OtlpSettings, ConfigError> {
+    let [endpoint_var, protocol_var, headers_var, timeout_var] = env::OTLP_SIGNAL_VARS
+        .get(signal)
+        .copied()
+        .unwrap_or(env::OTLP_SIGNAL_VARS[0]);
+    let pick = |specific: &'static str, general: &'static str| {
+        get(specific)
+            .map(|v| (specific, v))
+            .or_else(|| get(general).map(|v| (general, v)))
+    };
+    let protocol = match pick(protocol_var, env::OTLP_PROTOCOL) {
+        None => Protocol::Grpc,
+        Some((var, v)) => match v.trim() {
+            "grpc" => Protocol::Grpc,
+            "http/protobuf" => Protocol::HttpProtobuf,
+            _ => return Err(ConfigError::new(var, v, "expected grpc or http/protobuf")),
+        },
+    };
+    let path = SIGNALS.get(signal).copied().unwrap_or("traces");
+    let endpoint = match (get(endpoint_var), get(env::OTLP_ENDPOINT)) {
+        (Some(v), _) => check_url(endpoint_var, v)?,
+        (None, Some(base)) => {
+            let base = check_url(env::OTLP_ENDPOINT, base)?;
+            match protocol {
+                Protocol::Grpc => base,
+                Protocol::HttpProtobuf => format!("{}/v1/{path}", base.trim_end_matches('/')),
+            }
+        }
+        (None, None) => match protocol {
+            Protocol::Grpc => "http://localhost:4317".to_owned(),
+            Protocol::HttpProtobuf => format!("http://localhost:4318/v1/{path}"),
+        },
+    };
+    let headers = match pick(headers_var, env::OTLP_HEADERS) {
+        Some((var, v)) => parse_key_values(var, &v)?.into_iter().collect(),
+        None => BTreeMap::new(),
+    };
+    let timeout =
+        match pick(timeout_var, env::OTLP_TIMEOUT) {
+            Some((var, v)) => Duration::from_millis(v.trim().parse::<u64>().map_err(|_| {
+                ConfigError::new(var, &v, "expected a whole number of milliseconds")
+            })?),
+            None => Duration::from_secs(10),
+        };
+    Ok(OtlpSettings {
+        endpoint,
+        protocol,
+        headers,
+        timeout,
+    })
+}
+
+fn check_url(var: &'static str, value: String) -> Result<String, ConfigError> {
+    let v = value.trim();
+    let rest = v
+        .strip_prefix("http://")
+        .or_else(|| v.strip_prefix("https://"));
+    match rest {
+        Some(host)
+            if !host.is_empty() && !host.starts_with('/') && !v.contains(char::is_whitespace) =>
+        {
+            Ok(v.to_owned())
+        }
+        _ => Err(ConfigError::new(
+            var,
+            value,
+            "expected an http:// or https:// URL with a host",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.service_name, None);
+        assert!(!c.disabled);
+        assert_eq!(c.sampler, SamplerConfig::default());
+        assert_eq!(c.otlp[0].endpoint, "http://localhost:4317");
+        assert_eq!(c.otlp[0].timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn reads_the_standard_variables() {
+        let c = config(&[
+            ("OTEL_SERVICE_NAME", "orders"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=prod,team=a%20b",
+            ),
+            ("OTEL_SDK_DISABLED", "TRUE"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+            ("OTEL_PROPAGATORS", "tracecontext"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://logs:9999/custom",
+            ),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%3Dcret"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "2500"),
+        ])
+        .unwrap();
+        assert_eq!(c.service_name.as_deref(), Some("orders"));
+        assert_eq!(
+            c.resource_attributes,
+            vec![
+                KeyValue::new("deployment.environment", "prod"),
+                KeyValue::new("team", "a b")
+            ]
+        );
+        assert!(c.disabled);
+        assert_eq!(c.traces_exporter, ExporterKind::None);
+        assert_eq!(
+            c.sampler,
+            SamplerConfig::ParentBased(Box::new(SamplerConfig::TraceIdRatio(0.5)))
+        );
+        assert_eq!(
+            opentelemetry::propagation::TextMapPropagator::fields(&c.propagator).count(),
+            3,
+            "traceparent, tracestate, x-trace-id"
+        );
+        assert_eq!(c.otlp[0].endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(c.otlp[1].endpoint, "http://collector:4318/v1/metrics");
+        assert_eq!(c.otlp[2].endpoint, "http://logs:9999/custom");
+        assert_eq!(
+            c.otlp[0].headers.get("api-key").map(String::as_str),
+            Some("s=cret")
+        );
+        assert_eq!(c.otlp[1].timeout, Duration::from_millis(2500));
+        assert_eq!(c.otlp[0].timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_values_name_variable_and_value() {
+        let cases = [
+            ("OTEL_SDK_DISABLED", "yes"),
+            ("OTEL_TRACES_EXPORTER", "zipkin"),
+            ("OTEL_METRICS_EXPORTER", "statsd"),
+            ("OTEL_LOGS_EXPORTER", "prometheus"),
+            ("OTEL_TRACES_SAMPLER", "maybe"),
+            ("OTEL_PROPAGATORS", "b3"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+            ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "k=%zz"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "=x"),
+        ];
+        for (var, value) in cases {
+            let err = config(&[(var, value)]).expect_err(var);
+            assert_eq!(err.var, var);
+            assert_eq!(err.value, value);
+            assert!(err.to_string().starts_with(&format!("{var}=")), "{err}");
+        }
+    }
+
+    #[test]
+    fn sampler_arg_error_names_the_arg() {
+        let err = config(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "x"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "OTEL_TRACES_SAMPLER_ARG");
+    }
+}

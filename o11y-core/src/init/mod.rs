@@ -1,0 +1,476 @@
+//! One-call setup: tracer, meter and logger providers, the propagator, and a
+//! `tracing` subscriber bridged to OpenTelemetry, behind a [`Guard`] that
+//! flushes and shuts everything down on drop, within a timeout.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), o11y_core::InitError> {
+//! let _guard = o11y_core::builder("order-service").version("1.2.0").environment("prod").init()?;
+//! tracing::info!("telemetry is on");
+//! # Ok(()) }
+//! ```
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use opentelemetry::{KeyValue, global, trace::TracerProvider as _};
+use opentelemetry_sdk::{
+    Resource,
+    logs::{LogProcessor, SdkLoggerProvider},
+    metrics::{MeterProviderBuilder, SdkMeterProvider},
+    trace::{SdkTracerProvider, SpanProcessor},
+};
+use tracing_subscriber::{Layer, Registry, layer::SubscriberExt};
+
+use crate::{
+    config::{Config, ExporterKind},
+    error::{ConfigError, InitError, ShutdownError},
+    propagation::Propagator,
+    sampler::SamplerConfig,
+};
+
+mod exporters;
+
+/// A boxed `tracing` layer that [`Builder::with_layer`] adds to the subscriber.
+pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
+
+/// Starts telemetry for `service_name` from the environment. See [`Builder`].
+pub fn init(service_name: impl Into<String>) -> Result<Guard, InitError> {
+    builder(service_name).init()
+}
+
+/// A [`Builder`] for `service_name`; settings made in code win over `OTEL_*` variables.
+pub fn builder(service_name: impl Into<String>) -> Builder {
+    Builder::new(service_name)
+}
+
+/// Configures and installs telemetry. Code settings win over the environment.
+#[must_use = "call .init() to install telemetry"]
+pub struct Builder {
+    service_name: String,
+    attributes: Vec<KeyValue>,
+    traces: Option<ExporterKind>,
+    metrics: Option<ExporterKind>,
+    logs: Option<ExporterKind>,
+    sampler: Option<SamplerConfig>,
+    propagator: Option<Propagator>,
+    span_processors: Vec<Box<dyn FnOnce() -> Box<dyn SpanProcessor> + Send>>,
+    metric_readers: Vec<
+        Box<
+            dyn FnOnce(
+                    opentelemetry_sdk::metrics::MeterProviderBuilder,
+                ) -> opentelemetry_sdk::metrics::MeterProviderBuilder
+                + Send,
+        >,
+    >,
+    log_processors: Vec<
+        Box<
+            dyn FnOnce(
+                    opentelemetry_sdk::logs::LoggerProviderBuilder,
+                ) -> opentelemetry_sdk::logs::LoggerProviderBuilder
+                + Send,
+        >,
+    >,
+    layers: Vec<Box<dyn FnOnce(&Guard) -> BoxedLayer + Send>>,
+    install_subscriber: bool,
+    shutdown_timeout: Duration,
+    lookup: Box<dyn Fn(&str) -> Option<String> + Send>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("service_name", &self.service_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    fn new(service_name: impl Into<String>) -> Self {
+        Self {
+            service_name: service_name.into(),
+            attributes: Vec::new(),
+            traces: None,
+            metrics: None,
+            logs: None,
+            sampler: None,
+            propagator: None,
+            span_processors: Vec::new(),
+            metric_readers: Vec::new(),
+            log_processors: Vec::new(),
+            layers: Vec::new(),
+            install_subscriber: true,
+            shutdown_timeout: Duration::from_secs(5),
+            lookup: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    /// `service.version`.
+    pub fn version(self, version: impl Into<String>) -> Self {
+        self.resource_attribute("service.version", version.into())
+    }
+
+    /// `deployment.environment.name`.
+    pub fn environment(self, environment: impl Into<String>) -> Self {
+        self.resource_attribute("deployment.environment.name", environment.into())
+    }
+
+    /// Any resource attribute; wins over `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn resource_attribute(
+        mut self,
+        key: &'static str,
+        value: impl Into<opentelemetry::Value>,
+    ) -> Self {
+        self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// Where traces go (overrides `OTEL_TRACES_EXPORTER`).
+    pub fn traces_exporter(mut self, kind: ExporterKind) -> Self {
+        self.traces = Some(kind);
+        self
+    }
+
+    /// Where metrics go (overrides `OTEL_METRICS_EXPORTER`).
+    pub fn metrics_exporter(mut self, kind: ExporterKind) -> Self {
+        self.metrics = Some(kind);
+        self
+    }
+
+    /// Where logs go (overrides `OTEL_LOGS_EXPORTER`).
+    pub fn logs_exporter(mut self, kind: ExporterKind) -> Self {
+        self.logs = Some(kind);
+        self
+    }
+
+    /// The sampler (overrides `OTEL_TRACES_SAMPLER`).
+    pub fn sampler(mut self, sampler: SamplerConfig) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// The propagator (overrides `OTEL_PROPAGATORS`).
+    pub fn propagator(mut self, propagator: Propagator) -> Self {
+        self.propagator = Some(propagator);
+        self
+    }
+
+    /// Adds a span processor (for example an in-memory capture in tests).
+    pub fn with_span_processor<P: SpanProcessor + 'static>(mut self, processor: P) -> Self {
+        self.span_processors
+            .push(Box::new(move || Box::new(processor)));
+        self
+    }
+
+    /// Adjusts the meter provider before it is built, for example to add a
+    /// reader: `.configure_metrics(|b| b.with_reader(reader))`.
+    pub fn configure_metrics(
+        mut self,
+        f: impl FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + Send + 'static,
+    ) -> Self {
+        self.metric_readers.push(Box::new(f));
+        self
+    }
+
+    /// Adds a log processor.
+    pub fn with_log_processor<P: LogProcessor + 'static>(mut self, processor: P) -> Self {
+        self.log_processors
+            .push(Box::new(move |b| b.with_log_processor(processor)));
+        self
+    }
+
+    /// Adds a `tracing` layer, made once the providers exist (the log layer uses this).
+    pub fn with_layer(mut self, make: impl FnOnce(&Guard) -> BoxedLayer + Send + 'static) -> Self {
+        self.layers.push(Box::new(make));
+        self
+    }
+
+    /// Whether to install the global `tracing` subscriber (default `true`).
+    pub fn install_subscriber(mut self, install: bool) -> Self {
+        self.install_subscriber = install;
+        self
+    }
+
+    /// How long [`Guard::shutdown`] (and drop) waits for exports (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Reads settings through `lookup` instead of the process environment.
+    pub fn env_lookup(mut self, lookup: impl Fn(&str) -> Option<String> + Send + 'static) -> Self {
+        self.lookup = Box::new(lookup);
+        self
+    }
+
+    /// Resolves the configuration without installing anything.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let mut config = Config::from_lookup(&self.lookup)?;
+        config.service_name = Some(self.service_name.clone())
+            .filter(|s| !s.is_empty())
+            .or(config.service_name);
+        config.traces_exporter = self.traces.unwrap_or(config.traces_exporter);
+        config.metrics_exporter = self.metrics.unwrap_or(config.metrics_exporter);
+        config.logs_exporter = self.logs.unwrap_or(config.logs_exporter);
+        if let Some(s) = &self.sampler {
+            config.sampler = s.clone();
+        }
+        if let Some(p) = &self.propagator {
+            config.propagator = p.clone();
+        }
+        Ok(config)
+    }
+
+    /// Builds the providers, installs them globally with the propagator and
+    /// (unless turned off) the `tracing` subscriber, and returns the guard.
+    pub fn init(self) -> Result<Guard, InitError> {
+        let guard = self.build()?;
+        guard.install()?;
+        Ok(guard)
+    }
+
+    /// Builds the providers without installing anything globally.
+    pub fn build(mut self) -> Result<Guard, InitError> {
+        let config = self.config()?;
+        let resource = self.resource(&config);
+        let exporters = exporters::Exporters::new(&config)?;
+        let mut inner = Inner {
+            service_name: config
+                .service_name
+                .clone()
+                .unwrap_or_else(|| "unknown_service".into()),
+            tracer_provider: None,
+            meter_provider: None,
+            logger_provider: None,
+            propagator: config.propagator.clone(),
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
+            layers: Vec::new(),
+            install_subscriber: self.install_subscriber,
+            timeout: self.shutdown_timeout,
+            runtime: None,
+        };
+        if !config.disabled {
+            let mut traces = SdkTracerProvider::builder()
+                .with_resource(resource.clone())
+                .with_sampler(config.sampler.build());
+            for make in self.span_processors.drain(..) {
+                traces = traces.with_span_processor(BoxedProcessor(make()));
+            }
+            let mut metrics = SdkMeterProvider::builder().with_resource(resource.clone());
+            for add in self.metric_readers.drain(..) {
+                metrics = add(metrics);
+            }
+            let mut logs = SdkLoggerProvider::builder().with_resource(resource);
+            for add in self.log_processors.drain(..) {
+                logs = add(logs);
+            }
+            let (traces, metrics, logs) =
+                exporters.attach(&config, &mut inner, traces, metrics, logs)?;
+            inner.tracer_provider = Some(traces.build());
+            inner.meter_provider = Some(metrics.build());
+            inner.logger_provider = Some(logs.build());
+        }
+        let guard = Guard {
+            inner: Arc::new(Mutex::new(Some(inner))),
+            timeout: self.shutdown_timeout,
+        };
+        let layers: Vec<BoxedLayer> = self.layers.into_iter().map(|make| make(&guard)).collect();
+        if let Ok(mut lock) = guard.inner.lock() {
+            if let Some(inner) = lock.as_mut() {
+                inner.layers = layers;
+            }
+        }
+        Ok(guard)
+    }
+
+    fn resource(&self, config: &Config) -> Resource {
+        let name = config
+            .service_name
+            .clone()
+            .unwrap_or_else(|| "unknown_service".into());
+        let mut attributes = config.resource_attributes.clone();
+        attributes.retain(|kv| !self.attributes.iter().any(|c| c.key == kv.key));
+        attributes.extend(self.attributes.iter().cloned());
+        Resource::builder_empty()
+            .with_detector(Box::new(
+                opentelemetry_sdk::resource::TelemetryResourceDetector,
+            ))
+            .with_attributes(attributes)
+            .with_service_name(name)
+            .build()
+    }
+}
+
+#[derive(Debug)]
+struct BoxedProcessor(Box<dyn SpanProcessor>);
+
+impl SpanProcessor for BoxedProcessor {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+        self.0.on_end(span);
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
+
+struct Inner {
+    service_name: String,
+    tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    propagator: Propagator,
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<crate::PrometheusHandle>,
+    layers: Vec<BoxedLayer>,
+    install_subscriber: bool,
+    timeout: Duration,
+    #[cfg_attr(not(feature = "otlp-grpc"), allow(dead_code))]
+    runtime: Option<tokio_rt::Runtime>,
+}
+
+#[cfg(feature = "otlp-grpc")]
+mod tokio_rt {
+    pub(super) type Runtime = tokio::runtime::Runtime;
+}
+#[cfg(not(feature = "otlp-grpc"))]
+mod tokio_rt {
+    /// No runtime is needed without the gRPC exporter.
+    #[derive(Debug)]
+    pub(super) enum Runtime {}
+}
+
+/// Keeps telemetry running; flushes and shuts it down on drop (or
+/// [`shutdown`](Guard::shutdown)) within the configured timeout.
+///
+/// Dropping it is safe on any runtime flavour and outside any runtime: the
+/// exporters run on their own threads, so nothing waits on the caller's executor.
+#[must_use = "telemetry stops when the guard is dropped"]
+pub struct Guard {
+    inner: Arc<Mutex<Option<Inner>>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    fn with<T>(&self, f: impl FnOnce(&Inner) -> Option<T>) -> Option<T> {
+        self.inner.lock().ok().and_then(|g| g.as_ref().and_then(f))
+    }
+
+    /// The service name in the resource.
+    pub fn service_name(&self) -> String {
+        self.with(|i| Some(i.service_name.clone()))
+            .unwrap_or_default()
+    }
+
+    /// The tracer provider (`None` when `OTEL_SDK_DISABLED=true` or after shutdown).
+    pub fn tracer_provider(&self) -> Option<SdkTracerProvider> {
+        self.with(|i| i.tracer_provider.clone())
+    }
+
+    /// The meter provider.
+    pub fn meter_provider(&self) -> Option<SdkMeterProvider> {
+        self.with(|i| i.meter_provider.clone())
+    }
+
+    /// The logger provider (the OTLP log bridge of `o11y-log` attaches to it).
+    pub fn logger_provider(&self) -> Option<SdkLoggerProvider> {
+        self.with(|i| i.logger_provider.clone())
+    }
+
+    /// The Prometheus text exposition, when metrics go to Prometheus.
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    pub fn prometheus(&self) -> Option<crate::PrometheusHandle> {
+        self.with(|i| i.prometheus.clone())
+    }
+
+    fn install(&self) -> Result<(), InitError> {
+        let Ok(mut lock) = self.inner.lock() else {
+            return Ok(());
+        };
+        let Some(inner) = lock.as_mut() else {
+            return Ok(());
+        };
+        if inner.install_subscriber {
+            let mut layers = std::mem::take(&mut inner.layers);
+            if let Some(provider) = &inner.tracer_provider {
+                let otel: BoxedLayer =
+                    Box::new(tracing_opentelemetry::layer().with_tracer(provider.tracer("o11y")));
+                layers.insert(0, otel);
+            }
+            let subscriber = Registry::default().with(layers);
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                drop(lock);
+                let _ = self.shutdown();
+                return Err(InitError::SubscriberAlreadySet);
+            }
+        }
+        if let Some(p) = &inner.tracer_provider {
+            global::set_tracer_provider(p.clone());
+        }
+        if let Some(p) = &inner.meter_provider {
+            global::set_meter_provider(p.clone());
+        }
+        global::set_text_map_propagator(inner.propagator.clone());
+        Propagator::set_global(inner.propagator.clone());
+        Ok(())
+    }
+
+    /// Flushes every signal, then shuts the providers down, waiting at most
+    /// the configured timeout per signal. Later calls do nothing.
+    pub fn shutdown(&self) -> Result<(), ShutdownError> {
+        let Some(inner) = self.inner.lock().ok().and_then(|mut g| g.take()) else {
+            return Ok(());
+        };
+        let t = inner.timeout;
+        let mut failures = Vec::new();
+        let mut check = |signal: &str, r: opentelemetry_sdk::error::OTelSdkResult| {
+            if let Err(e) = r {
+                failures.push(format!("{signal}: {e}"));
+            }
+        };
+        if let Some(p) = &inner.tracer_provider {
+            check("traces", p.shutdown_with_timeout(t));
+        }
+        if let Some(p) = &inner.meter_provider {
+            check("metrics", p.shutdown_with_timeout(t));
+        }
+        if let Some(p) = &inner.logger_provider {
+            check("logs", p.shutdown_with_timeout(t));
+        }
+        #[cfg(feature = "otlp-grpc")]
+        if let Some(rt) = inner.runtime {
+            rt.shutdown_background();
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError { failures })
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Errors were already reported through OpenTelemetry's internal logs.
+        let _ = self.shutdown();
+    }
+}

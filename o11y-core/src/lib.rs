@@ -1,0 +1,76 @@
+//! The core of o11y-rs: one-call OpenTelemetry setup, a W3C Trace Context
+//! implementation stricter than the SDK's, and a correlation id that follows
+//! the trace.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), o11y_core::InitError> {
+//! let _guard = o11y_core::init("order-service")?; // flushes on drop
+//! tracing::info!(order_id = 42, "order placed");
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//! - `otlp`: OTLP export over gRPC (`otlp-grpc`) and HTTP/protobuf (`otlp-http`).
+//! - `stdout`: console exporters.
+//! - `prometheus`: a Prometheus text exposition for a `/metrics` route.
+//! - `testing`: [`testing::Capture`], an in-memory span capture with trace-tree assertions.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::print_stdout,
+        clippy::print_stderr
+    )
+)]
+
+pub mod config;
+mod correlation;
+mod error;
+mod init;
+pub mod propagation;
+pub mod sampler;
+
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+mod prometheus;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
+pub use correlation::{
+    CorrelationContextExt, CorrelationId, InvalidCorrelationId, MAX_LEN as CORRELATION_ID_MAX_LEN,
+    X_REQUEST_ID, X_TRACE_ID,
+};
+pub use error::{ConfigError, InitError, ShutdownError};
+pub use init::{BoxedLayer, Builder, Guard, builder, init};
+#[cfg(feature = "prometheus")]
+pub use prometheus::PrometheusHandle;
+
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+
+/// The trace id of the current span, if there is a valid one.
+pub fn current_trace_id() -> Option<TraceId> {
+    opentelemetry::Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| sc.trace_id())
+    })
+}
+
+/// The span id of the current span, if there is a valid one.
+pub fn current_span_id() -> Option<SpanId> {
+    opentelemetry::Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| sc.span_id())
+    })
+}
+
+/// The correlation id of the current context, if any.
+pub fn current_correlation_id() -> Option<CorrelationId> {
+    CorrelationId::current()
+}

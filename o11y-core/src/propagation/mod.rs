@@ -1,0 +1,388 @@
+//! W3C Trace Context (Level 2), W3C Baggage and the correlation id, as one
+//! OpenTelemetry [`TextMapPropagator`] that is stricter than the SDK's.
+//!
+//! [`Propagator`] is what [`init`](crate::init) installs globally. It also has
+//! allocation-free fast paths for [`http::HeaderMap`], which the HTTP layers use.
+//!
+//! ```
+//! use http::HeaderMap;
+//! use o11y_core::propagation::Propagator;
+//! use opentelemetry::{trace::TraceContextExt, Context};
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.append("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+//! // The same value twice (a proxy duplicated the header): cleaned to one.
+//! headers.append("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+//!
+//! let propagator = Propagator::default();
+//! let cx = propagator.extract_headers_with_context(&Context::new(), &headers);
+//! assert_eq!(cx.span().span_context().trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+//! assert_eq!(o11y_core::propagation::DuplicateTraceparent::in_context(&cx).map(|d| d.values), Some(2));
+//!
+//! let mut out = HeaderMap::new();
+//! propagator.inject_headers(&cx, &mut out);
+//! assert_eq!(out["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+//! assert!(out.get("tracestate").is_none()); // never an empty tracestate
+//! ```
+//!
+//! The rules, from the specification:
+//! - `traceparent`: exact field lengths, lowercase hex, version `ff` invalid,
+//!   later versions parsed forward-compatibly, all-zero ids invalid; the
+//!   `sampled` and `random` flags are carried. A bad value starts a new trace.
+//! - Repeated `traceparent` values (several headers or a comma-joined one) that
+//!   name the same trace are cleaned to one, and a [`DuplicateTraceparent`] is
+//!   left in the context for the next span to record; values naming different
+//!   traces restart the trace.
+//! - `tracestate`: every header value is combined; see [`parse_tracestate`].
+//! - `baggage`: every header value is combined, then the SDK's W3C parser applies
+//!   its limits (64 members, 8192 bytes).
+
+mod traceparent;
+mod tracestate;
+
+use std::sync::OnceLock;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::{
+    Context,
+    baggage::BaggageExt,
+    propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter},
+    trace::{SpanContext, TraceContextExt, TraceState},
+};
+
+pub use traceparent::{EncodedTraceparent, TRACEPARENT_LEN, Traceparent, TraceparentError};
+pub use tracestate::{
+    MAX_LEN as TRACESTATE_MAX_LEN, MAX_MEMBERS as TRACESTATE_MAX_MEMBERS, TracestateError,
+    parse_tracestate,
+};
+
+use crate::correlation::{CorrelationContextExt, CorrelationId, X_REQUEST_ID, X_TRACE_ID};
+
+/// `traceparent`.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// `tracestate`.
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+/// `baggage`.
+pub const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+static TRACEPARENT_NAME: HeaderName = TRACEPARENT;
+static TRACESTATE_NAME: HeaderName = TRACESTATE;
+static BAGGAGE_NAME: HeaderName = BAGGAGE;
+
+/// Left in an extracted context when the carrier held more than one
+/// `traceparent` value: several headers, or one comma-joined header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DuplicateTraceparent {
+    /// How many values there were.
+    pub values: usize,
+    /// `true` when they named different traces (the trace was restarted);
+    /// `false` when they were cleaned to one.
+    pub conflicting: bool,
+}
+
+impl DuplicateTraceparent {
+    /// The note left in `cx`, if extraction found duplicates.
+    pub fn in_context(cx: &Context) -> Option<&Self> {
+        cx.get::<Self>()
+    }
+}
+
+/// What a `traceparent` carrier held.
+#[derive(Debug, PartialEq, Eq)]
+enum Parent {
+    None,
+    One(Traceparent, usize),
+    Conflict(usize),
+}
+
+fn read_traceparent<'a>(values: impl Iterator<Item = &'a [u8]>) -> Parent {
+    let mut found: Option<Traceparent> = None;
+    let mut count = 0;
+    let mut invalid = false;
+    for value in values {
+        for piece in value.split(|&c| c == b',') {
+            let piece = piece.trim_ascii();
+            if piece.is_empty() {
+                continue;
+            }
+            count += 1;
+            let parsed = std::str::from_utf8(piece)
+                .ok()
+                .and_then(|s| Traceparent::parse(s).ok());
+            match (parsed, found) {
+                (None, _) => invalid = true,
+                (Some(tp), None) => found = Some(tp),
+                (Some(tp), Some(first)) if tp.trace_id() != first.trace_id() => invalid = true,
+                (Some(_), Some(_)) => {}
+            }
+        }
+    }
+    match found {
+        Some(tp) if !invalid => Parent::One(tp, count),
+        _ if count > 1 => Parent::Conflict(count),
+        _ => Parent::None,
+    }
+}
+
+/// Reads repeated fields of a carrier.
+trait Carrier {
+    fn values<'a>(&'a self, key: &'a HeaderName) -> impl Iterator<Item = &'a [u8]>;
+    fn first(&self, key: &HeaderName) -> Option<&[u8]>;
+}
+
+impl Carrier for HeaderMap {
+    fn values<'a>(&'a self, key: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> {
+        self.get_all(key).iter().map(HeaderValue::as_bytes)
+    }
+    fn first(&self, key: &HeaderName) -> Option<&[u8]> {
+        self.get(key).map(HeaderValue::as_bytes)
+    }
+}
+
+struct Dyn<'e>(&'e dyn Extractor);
+
+impl Carrier for Dyn<'_> {
+    fn values<'a>(&'a self, key: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> {
+        self.0
+            .get_all(key.as_str())
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::as_bytes)
+    }
+    fn first(&self, key: &HeaderName) -> Option<&[u8]> {
+        self.0.get(key.as_str()).map(str::as_bytes)
+    }
+}
+
+/// An [`Injector`] over a [`HeaderMap`] that replaces rather than appends.
+struct HeaderInjector<'h>(&'h mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::try_from(value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Which parts of the context travel, from `OTEL_PROPAGATORS` or code.
+///
+/// `Default` propagates everything: trace context, baggage and the
+/// correlation id under `x-trace-id` (also reading `x-request-id`).
+#[derive(Clone, Debug)]
+pub struct Propagator {
+    trace_context: bool,
+    baggage: bool,
+    correlation: Option<HeaderName>,
+    fields: Vec<String>,
+}
+
+impl Default for Propagator {
+    fn default() -> Self {
+        Self::new(true, true, Some(HeaderName::from_static(X_TRACE_ID)))
+    }
+}
+
+impl Propagator {
+    /// A propagator for the chosen parts; `correlation` is the header name of
+    /// the correlation id, or `None` to leave it out.
+    pub fn new(trace_context: bool, baggage: bool, correlation: Option<HeaderName>) -> Self {
+        let mut fields = Vec::new();
+        if trace_context {
+            fields.extend([TRACEPARENT.to_string(), TRACESTATE.to_string()]);
+        }
+        if baggage {
+            fields.push(BAGGAGE.to_string());
+        }
+        if let Some(name) = &correlation {
+            fields.push(name.to_string());
+        }
+        Self {
+            trace_context,
+            baggage,
+            correlation,
+            fields,
+        }
+    }
+
+    /// Sets (or, with `None`, removes) the correlation id header name.
+    pub fn with_correlation_header(self, name: Option<HeaderName>) -> Self {
+        Self::new(self.trace_context, self.baggage, name)
+    }
+
+    /// The correlation id header name, if the id is propagated.
+    pub fn correlation_header(&self) -> Option<&HeaderName> {
+        self.correlation.as_ref()
+    }
+
+    /// The propagator [`init`](crate::init) installed, or the default one.
+    pub fn global() -> &'static Propagator {
+        GLOBAL.get_or_init(Propagator::default)
+    }
+
+    pub(crate) fn set_global(propagator: Propagator) -> bool {
+        GLOBAL.set(propagator).is_ok()
+    }
+
+    /// Extracts from `headers` on top of the current context.
+    pub fn extract_headers(&self, headers: &HeaderMap) -> Context {
+        Context::map_current(|cx| self.extract_headers_with_context(cx, headers))
+    }
+
+    /// Extracts from `headers` on top of `cx`. Reads every value of repeated
+    /// headers and allocates nothing for a lone valid `traceparent`.
+    pub fn extract_headers_with_context(&self, cx: &Context, headers: &HeaderMap) -> Context {
+        self.extract_from(cx, headers)
+    }
+
+    /// Injects `cx` into `headers`, replacing (never duplicating) existing fields.
+    pub fn inject_headers(&self, cx: &Context, headers: &mut HeaderMap) {
+        if self.trace_context {
+            let span = cx.span();
+            let sc = span.span_context();
+            if sc.is_valid() {
+                let tp = Traceparent::new(sc.trace_id(), sc.span_id(), sc.trace_flags()).encode();
+                if let Ok(value) = HeaderValue::from_bytes(tp.as_bytes()) {
+                    headers.insert(TRACEPARENT, value);
+                }
+                inject_tracestate(sc.trace_state(), headers);
+            }
+        }
+        if self.baggage && cx.baggage().len() > 0 {
+            sdk_baggage().inject_context(cx, &mut HeaderInjector(headers));
+        }
+        if let (Some(name), Some(id)) = (&self.correlation, cx.correlation_id()) {
+            if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+                headers.insert(name.clone(), value);
+            }
+        }
+    }
+
+    fn extract_from<C: Carrier>(&self, cx: &Context, carrier: &C) -> Context {
+        let mut cx = if self.trace_context {
+            extract_trace(cx, carrier)
+        } else {
+            cx.clone()
+        };
+        if self.baggage {
+            cx = extract_baggage(cx, carrier);
+        }
+        if let Some(name) = &self.correlation {
+            let id = read_correlation(carrier, name)
+                .or_else(|| read_correlation(carrier, &HeaderName::from_static(X_REQUEST_ID)));
+            if let Some(id) = id {
+                cx = cx.with_correlation_id(id);
+            }
+        }
+        cx
+    }
+}
+
+static GLOBAL: OnceLock<Propagator> = OnceLock::new();
+fn sdk_baggage() -> opentelemetry_sdk::propagation::BaggagePropagator {
+    opentelemetry_sdk::propagation::BaggagePropagator::new()
+}
+
+fn inject_tracestate(state: &TraceState, headers: &mut HeaderMap) {
+    if *state == TraceState::NONE {
+        headers.remove(TRACESTATE);
+        return;
+    }
+    let header = state.header();
+    match HeaderValue::try_from(header) {
+        Ok(value) if !value.is_empty() => {
+            headers.insert(TRACESTATE, value);
+        }
+        _ => {
+            headers.remove(TRACESTATE);
+        }
+    }
+}
+
+fn extract_trace<C: Carrier>(cx: &Context, carrier: &C) -> Context {
+    match read_traceparent(carrier.values(&TRACEPARENT_NAME)) {
+        Parent::None => cx.clone(),
+        Parent::Conflict(values) => cx.with_value(DuplicateTraceparent {
+            values,
+            conflicting: true,
+        }),
+        Parent::One(tp, count) => {
+            let state = if carrier.first(&TRACESTATE).is_some() {
+                let values = carrier
+                    .values(&TRACESTATE_NAME)
+                    .filter_map(|v| std::str::from_utf8(v).ok());
+                parse_tracestate(values).unwrap_or_default()
+            } else {
+                TraceState::NONE
+            };
+            let sc = SpanContext::new(tp.trace_id(), tp.span_id(), tp.flags(), true, state);
+            let cx = cx.with_remote_span_context(sc);
+            if count > 1 {
+                cx.with_value(DuplicateTraceparent {
+                    values: count,
+                    conflicting: false,
+                })
+            } else {
+                cx
+            }
+        }
+    }
+}
+
+fn extract_baggage<C: Carrier>(cx: Context, carrier: &C) -> Context {
+    if carrier.first(&BAGGAGE).is_none() {
+        return cx;
+    }
+    let joined: Vec<&str> = carrier
+        .values(&BAGGAGE_NAME)
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .collect();
+    let joined = joined.join(",");
+    let single = std::collections::HashMap::from([(BAGGAGE.to_string(), joined)]);
+    sdk_baggage().extract_with_context(&cx, &single)
+}
+
+fn read_correlation<C: Carrier>(carrier: &C, name: &HeaderName) -> Option<CorrelationId> {
+    carrier
+        .first(name)
+        .and_then(|v| CorrelationId::from_bytes(v).ok())
+}
+
+impl TextMapPropagator for Propagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        if self.trace_context {
+            let span = cx.span();
+            let sc = span.span_context();
+            if sc.is_valid() {
+                let tp = Traceparent::new(sc.trace_id(), sc.span_id(), sc.trace_flags()).encode();
+                injector.set(TRACEPARENT.as_str(), tp.as_str().to_owned());
+                if *sc.trace_state() != TraceState::NONE {
+                    let header = sc.trace_state().header();
+                    if !header.is_empty() {
+                        injector.set(TRACESTATE.as_str(), header);
+                    }
+                }
+            }
+        }
+        if self.baggage && cx.baggage().len() > 0 {
+            sdk_baggage().inject_context(cx, injector);
+        }
+        if let (Some(name), Some(id)) = (&self.correlation, cx.correlation_id()) {
+            injector.set(name.as_str(), id.as_str().to_owned());
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        self.extract_from(cx, &Dyn(extractor))
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(&self.fields)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,351 @@
+use std::collections::HashMap;
+
+use http::HeaderMap;
+use opentelemetry::{
+    Context, KeyValue,
+    baggage::BaggageExt,
+    propagation::TextMapPropagator,
+    trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
+};
+use proptest::prelude::*;
+
+use super::*;
+
+const TID: &str = "12345678901234567890123456789012";
+const SID: &str = "1234567890123456";
+
+fn tp(tid: &str) -> String {
+    format!("00-{tid}-{SID}-01")
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    map
+}
+
+fn extract(pairs: &[(&str, &str)]) -> Context {
+    Propagator::default().extract_headers_with_context(&Context::new(), &headers(pairs))
+}
+
+fn trace_id(cx: &Context) -> Option<String> {
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+#[test]
+fn valid_traceparent_becomes_remote_parent() {
+    let cx = extract(&[("traceparent", &tp(TID))]);
+    let span = cx.span();
+    let sc = span.span_context();
+    assert_eq!(sc.trace_id().to_string(), TID);
+    assert_eq!(sc.span_id().to_string(), SID);
+    assert!(sc.is_remote() && sc.is_sampled());
+    assert!(DuplicateTraceparent::in_context(&cx).is_none());
+}
+
+#[test]
+fn header_names_are_case_insensitive() {
+    for name in ["TraceParent", "TRACEPARENT", "TrAcEpArEnT"] {
+        assert_eq!(
+            trace_id(&extract(&[(name, &tp(TID))])).as_deref(),
+            Some(TID)
+        );
+    }
+    for name in ["trace-parent", "trace.parent"] {
+        assert_eq!(trace_id(&extract(&[(name, &tp(TID))])), None);
+    }
+}
+
+#[test]
+fn malformed_traceparent_starts_a_new_trace() {
+    let zero = "0".repeat(32);
+    for bad in [
+        tp(&zero),
+        format!("ff-{TID}-{SID}-01"),
+        tp(&TID.to_uppercase().replace('1', "A")),
+        format!("{}.", tp(TID)),
+    ] {
+        let cx = extract(&[("traceparent", &bad)]);
+        assert_eq!(trace_id(&cx), None, "{bad}");
+    }
+}
+
+#[test]
+fn duplicated_headers_with_one_trace_id_are_cleaned() {
+    let cx = extract(&[("traceparent", &tp(TID)), ("traceparent", &tp(TID))]);
+    assert_eq!(trace_id(&cx).as_deref(), Some(TID));
+    assert_eq!(
+        DuplicateTraceparent::in_context(&cx),
+        Some(&DuplicateTraceparent {
+            values: 2,
+            conflicting: false
+        })
+    );
+}
+
+#[test]
+fn comma_joined_value_with_one_trace_id_is_cleaned() {
+    let joined = format!("{}, {}", tp(TID), tp(TID));
+    let cx = extract(&[("traceparent", &joined)]);
+    assert_eq!(trace_id(&cx).as_deref(), Some(TID));
+    assert_eq!(
+        DuplicateTraceparent::in_context(&cx).map(|d| d.values),
+        Some(2)
+    );
+}
+
+#[test]
+fn different_trace_ids_restart_the_trace() {
+    let other = "12345678901234567890123456789011";
+    let cx = extract(&[("traceparent", &tp(other)), ("traceparent", &tp(TID))]);
+    assert_eq!(trace_id(&cx), None);
+    assert_eq!(
+        DuplicateTraceparent::in_context(&cx),
+        Some(&DuplicateTraceparent {
+            values: 2,
+            conflicting: true
+        })
+    );
+    let joined = format!("{},{}", tp(other), tp(TID));
+    assert_eq!(trace_id(&extract(&[("traceparent", &joined)])), None);
+}
+
+#[test]
+fn a_bad_duplicate_restarts_the_trace() {
+    let cx = extract(&[("traceparent", &tp(TID)), ("traceparent", "garbage")]);
+    assert_eq!(trace_id(&cx), None);
+}
+
+#[test]
+fn tracestate_across_headers_is_combined() {
+    let cx = extract(&[
+        ("traceparent", &tp(TID)),
+        ("tracestate", "foo=1,bar=2"),
+        ("TraceState", "rojo=1"),
+        ("tracestate", ""),
+    ]);
+    assert_eq!(
+        cx.span().span_context().trace_state().header(),
+        "foo=1,bar=2,rojo=1"
+    );
+}
+
+#[test]
+fn invalid_tracestate_is_dropped_but_the_trace_continues() {
+    let cx = extract(&[
+        ("traceparent", &tp(TID)),
+        ("tracestate", "foo=1"),
+        ("tracestate", "foo=2"),
+    ]);
+    assert_eq!(trace_id(&cx).as_deref(), Some(TID));
+    assert_eq!(*cx.span().span_context().trace_state(), TraceState::NONE);
+}
+
+#[test]
+fn tracestate_without_traceparent_is_ignored() {
+    let cx = extract(&[("tracestate", "foo=1")]);
+    assert_eq!(trace_id(&cx), None);
+}
+
+#[test]
+fn inject_writes_version_00_and_no_empty_tracestate() {
+    let sc = SpanContext::new(
+        TraceId::from_hex(TID).unwrap(),
+        SpanId::from_hex(SID).unwrap(),
+        TraceFlags::new(3),
+        true,
+        TraceState::NONE,
+    );
+    let cx = Context::new().with_remote_span_context(sc);
+    let mut out = headers(&[
+        ("traceparent", "stale"),
+        ("traceparent", "stale2"),
+        ("tracestate", "old=1"),
+    ]);
+    Propagator::default().inject_headers(&cx, &mut out);
+    assert_eq!(
+        out.get_all("traceparent").iter().count(),
+        1,
+        "replaced, never duplicated"
+    );
+    assert_eq!(out["traceparent"], format!("00-{TID}-{SID}-03"));
+    assert!(out.get("tracestate").is_none());
+
+    let mut map = HashMap::new();
+    Propagator::default().inject_context(&cx, &mut map);
+    assert_eq!(
+        map.get("traceparent").map(String::as_str),
+        Some(format!("00-{TID}-{SID}-03").as_str())
+    );
+    assert!(!map.contains_key("tracestate"));
+}
+
+#[test]
+fn nothing_is_injected_for_an_invalid_context() {
+    let mut out = HeaderMap::new();
+    Propagator::default().inject_headers(&Context::new(), &mut out);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn baggage_headers_are_combined_and_round_trip() {
+    let cx = extract(&[("baggage", "a=1"), ("baggage", "b=two%20words")]);
+    assert_eq!(
+        cx.baggage().get("a").map(|v| v.as_str().to_owned()),
+        Some("1".into())
+    );
+    assert_eq!(
+        cx.baggage().get("b").map(|v| v.as_str().to_owned()),
+        Some("two words".into())
+    );
+    let cx = Context::new().with_baggage([KeyValue::new("k", "v")]);
+    let mut out = HeaderMap::new();
+    Propagator::default().inject_headers(&cx, &mut out);
+    assert_eq!(out["baggage"], "k=v");
+}
+
+#[test]
+fn oversized_baggage_is_dropped() {
+    let huge = format!("k={}", "v".repeat(9000));
+    let cx = extract(&[("baggage", &huge)]);
+    assert_eq!(cx.baggage().len(), 0);
+}
+
+#[test]
+fn correlation_id_is_read_validated_and_injected() {
+    let cx = extract(&[("x-trace-id", "abc-123")]);
+    assert_eq!(
+        cx.correlation_id().map(CorrelationId::as_str),
+        Some("abc-123")
+    );
+    let cx = extract(&[("x-request-id", "req-9")]);
+    assert_eq!(
+        cx.correlation_id().map(CorrelationId::as_str),
+        Some("req-9")
+    );
+    let cx = extract(&[("x-trace-id", "bad\"id")]);
+    assert_eq!(cx.correlation_id(), None, "hostile ids are not taken");
+    let mut out = HeaderMap::new();
+    Propagator::default().inject_headers(&extract(&[("x-trace-id", "abc-123")]), &mut out);
+    assert_eq!(out["x-trace-id"], "abc-123");
+}
+
+#[test]
+fn correlation_header_name_is_configurable() {
+    let p = Propagator::default()
+        .with_correlation_header(Some(HeaderName::from_static("x-correlation-id")));
+    let cx = p.extract_headers_with_context(
+        &Context::new(),
+        &headers(&[("x-correlation-id", "c1"), ("x-trace-id", "t1")]),
+    );
+    assert_eq!(cx.correlation_id().map(CorrelationId::as_str), Some("c1"));
+    assert_eq!(
+        p.fields().collect::<Vec<_>>(),
+        ["traceparent", "tracestate", "baggage", "x-correlation-id"]
+    );
+}
+
+#[test]
+fn dyn_extractor_path_reads_all_values() {
+    struct Multi(Vec<(&'static str, String)>);
+    impl Extractor for Multi {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.as_str())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.iter().map(|(k, _)| *k).collect()
+        }
+        fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+            Some(
+                self.0
+                    .iter()
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, v)| v.as_str())
+                    .collect(),
+            )
+        }
+    }
+    let other = "12345678901234567890123456789011";
+    let carrier = Multi(vec![("traceparent", tp(TID)), ("traceparent", tp(other))]);
+    let cx = Propagator::default().extract_with_context(&Context::new(), &carrier);
+    assert_eq!(trace_id(&cx), None);
+    let carrier = Multi(vec![
+        ("traceparent", tp(TID)),
+        ("tracestate", "a=1".into()),
+        ("tracestate", "b=2".into()),
+    ]);
+    let cx = Propagator::default().extract_with_context(&Context::new(), &carrier);
+    assert_eq!(cx.span().span_context().trace_state().header(), "a=1,b=2");
+}
+
+fn arb_context() -> impl Strategy<Value = SpanContext> {
+    (
+        1u128..,
+        1u64..,
+        0u8..4,
+        proptest::collection::vec(("[a-z][a-z0-9_*/-]{0,8}", "[!-+\\--<>-~]{1,8}"), 0..5),
+    )
+        .prop_map(|(t, s, f, kv)| {
+            let mut seen = std::collections::HashSet::new();
+            let kv: Vec<_> = kv
+                .into_iter()
+                .filter(|(k, _)| seen.insert(k.clone()))
+                .collect();
+            let state = TraceState::from_key_value(kv).unwrap();
+            SpanContext::new(
+                TraceId::from(t),
+                SpanId::from(s),
+                TraceFlags::new(f),
+                true,
+                state,
+            )
+        })
+}
+
+proptest! {
+    #[test]
+    fn extract_of_inject_is_identity(sc in arb_context(), id in "[A-Za-z0-9._:/+=@-]{1,40}") {
+        let corr = CorrelationId::parse(&id).unwrap();
+        let cx = Context::new().with_remote_span_context(sc.clone()).with_correlation_id(corr.clone());
+        let p = Propagator::default();
+        let mut out = HeaderMap::new();
+        p.inject_headers(&cx, &mut out);
+        let back = p.extract_headers_with_context(&Context::new(), &out);
+        prop_assert_eq!(back.span().span_context().clone(), sc.clone());
+        prop_assert_eq!(back.correlation_id(), Some(&corr));
+
+        let mut map = HashMap::new();
+        p.inject_context(&cx, &mut map);
+        let back = p.extract_with_context(&Context::new(), &map);
+        prop_assert_eq!(back.span().span_context().clone(), sc.clone());
+    }
+
+    #[test]
+    fn no_input_panics(tp in "\\PC{0,80}", ts in "\\PC{0,80}", raw in proptest::collection::vec(any::<u8>(), 0..80)) {
+        let _ = Traceparent::parse(&tp);
+        let _ = parse_tracestate([ts.as_str()]);
+        let mut map = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_bytes(&raw) {
+            map.append(TRACEPARENT, v.clone());
+            map.append(TRACESTATE, v.clone());
+            map.append(BAGGAGE, v.clone());
+            map.append(HeaderName::from_static(X_TRACE_ID), v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&tp) {
+            map.append(TRACEPARENT, v);
+        }
+        let cx = Propagator::default().extract_headers_with_context(&Context::new(), &map);
+        let mut out = HeaderMap::new();
+        Propagator::default().inject_headers(&cx, &mut out);
+    }
+}

@@ -1,1 +1,1 @@
-//! placeholder
+//! Tower layers that trace HTTP servers and clients (work in progress).

@@ -1,1 +1,1 @@
-//! placeholder
+//! Trace context across message queues (work in progress).

@@ -76,8 +76,5 @@ pub fn builder(service_name: impl Into<String>) -> Builder {
 }
 
 #[doc(hidden)]
-pub mod __private {
-    //! Paths used by the code that `#[o11y::main]` and `#[o11y::traced]` generate.
-    pub use opentelemetry;
-    pub use tracing;
-}
+#[path = "private.rs"]
+pub mod __private;

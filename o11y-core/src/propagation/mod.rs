@@ -68,6 +68,7 @@ pub const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 static TRACEPARENT_NAME: HeaderName = TRACEPARENT;
 static TRACESTATE_NAME: HeaderName = TRACESTATE;
 static BAGGAGE_NAME: HeaderName = BAGGAGE;
+static X_REQUEST_ID_NAME: HeaderName = HeaderName::from_static(X_REQUEST_ID);
 
 /// Left in an extracted context when the carrier held more than one
 /// `traceparent` value: several headers, or one comma-joined header.
@@ -124,11 +125,39 @@ fn read_traceparent<'a>(values: impl Iterator<Item = &'a [u8]>) -> Parent {
     }
 }
 
+/// What one look at a carrier found: enough to take the common case (one
+/// `traceparent`, nothing else) without a second lookup.
+#[derive(Default)]
+struct Scan<'a> {
+    traceparent: Option<&'a [u8]>,
+    traceparents: usize,
+    tracestate: bool,
+    baggage: bool,
+    correlation: Option<&'a [u8]>,
+    request_id: Option<&'a [u8]>,
+}
+
 /// Reads repeated fields of a carrier.
 trait Carrier {
     fn values<'a>(&'a self, key: &'a HeaderName) -> impl Iterator<Item = &'a [u8]>;
     fn first(&self, key: &HeaderName) -> Option<&[u8]>;
+
+    fn scan(&self, correlation: Option<&HeaderName>) -> Scan<'_> {
+        let mut traceparents = self.values(&TRACEPARENT_NAME);
+        let traceparent = traceparents.next();
+        Scan {
+            traceparent,
+            traceparents: usize::from(traceparent.is_some()) + traceparents.count(),
+            tracestate: self.first(&TRACESTATE_NAME).is_some(),
+            baggage: self.first(&BAGGAGE_NAME).is_some(),
+            correlation: correlation.and_then(|name| self.first(name)),
+            request_id: correlation.and_then(|_| self.first(&X_REQUEST_ID_NAME)),
+        }
+    }
 }
+
+/// Below this many values, one pass over the map beats a lookup per field.
+const SCAN_LIMIT: usize = 24;
 
 impl Carrier for HeaderMap {
     fn values<'a>(&'a self, key: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> {
@@ -136,6 +165,37 @@ impl Carrier for HeaderMap {
     }
     fn first(&self, key: &HeaderName) -> Option<&[u8]> {
         self.get(key).map(HeaderValue::as_bytes)
+    }
+
+    fn scan(&self, correlation: Option<&HeaderName>) -> Scan<'_> {
+        if self.len() > SCAN_LIMIT {
+            let mut traceparents = Carrier::values(self, &TRACEPARENT_NAME);
+            let traceparent = traceparents.next();
+            return Scan {
+                traceparent,
+                traceparents: usize::from(traceparent.is_some()) + traceparents.count(),
+                tracestate: self.contains_key(&TRACESTATE_NAME),
+                baggage: self.contains_key(&BAGGAGE_NAME),
+                correlation: correlation.and_then(|name| self.first(name)),
+                request_id: correlation.and_then(|_| self.first(&X_REQUEST_ID_NAME)),
+            };
+        }
+        let mut scan = Scan::default();
+        for (name, value) in self {
+            if *name == TRACEPARENT_NAME {
+                scan.traceparents += 1;
+                scan.traceparent = scan.traceparent.or(Some(value.as_bytes()));
+            } else if *name == TRACESTATE_NAME {
+                scan.tracestate = true;
+            } else if *name == BAGGAGE_NAME {
+                scan.baggage = true;
+            } else if Some(name) == correlation {
+                scan.correlation = scan.correlation.or(Some(value.as_bytes()));
+            } else if correlation.is_some() && *name == X_REQUEST_ID_NAME {
+                scan.request_id = scan.request_id.or(Some(value.as_bytes()));
+            }
+        }
+        scan
     }
 }
 
@@ -262,20 +322,19 @@ impl Propagator {
     }
 
     fn extract_from<C: Carrier>(&self, cx: &Context, carrier: &C) -> Context {
+        let scan = carrier.scan(self.correlation.as_ref());
         let mut cx = if self.trace_context {
-            extract_trace(cx, carrier)
+            extract_trace(cx, carrier, &scan)
         } else {
             cx.clone()
         };
-        if self.baggage {
+        if self.baggage && scan.baggage {
             cx = extract_baggage(cx, carrier);
         }
-        if let Some(name) = &self.correlation {
-            let id = read_correlation(carrier, name)
-                .or_else(|| read_correlation(carrier, &HeaderName::from_static(X_REQUEST_ID)));
-            if let Some(id) = id {
-                cx = cx.with_correlation_id(id);
-            }
+        let valid = |v: &[u8]| CorrelationId::from_bytes(v).ok();
+        let id = scan.correlation.and_then(valid);
+        if let Some(id) = id.or_else(|| scan.request_id.and_then(valid)) {
+            cx = cx.with_correlation_id(id);
         }
         cx
     }
@@ -302,15 +361,24 @@ fn inject_tracestate(state: &TraceState, headers: &mut HeaderMap) {
     }
 }
 
-fn extract_trace<C: Carrier>(cx: &Context, carrier: &C) -> Context {
-    match read_traceparent(carrier.values(&TRACEPARENT_NAME)) {
+fn extract_trace<C: Carrier>(cx: &Context, carrier: &C, scan: &Scan<'_>) -> Context {
+    let parent = match (scan.traceparents, scan.traceparent) {
+        (0, _) | (_, None) => Parent::None,
+        // The common case: one value, not comma-joined.
+        (1, Some(v)) if !v.contains(&b',') => match Traceparent::parse_bytes(v) {
+            Ok(tp) => Parent::One(tp, 1),
+            Err(_) => Parent::None,
+        },
+        _ => read_traceparent(carrier.values(&TRACEPARENT_NAME)),
+    };
+    match parent {
         Parent::None => cx.clone(),
         Parent::Conflict(values) => cx.with_value(DuplicateTraceparent {
             values,
             conflicting: true,
         }),
         Parent::One(tp, count) => {
-            let state = if carrier.first(&TRACESTATE).is_some() {
+            let state = if scan.tracestate {
                 let values = carrier
                     .values(&TRACESTATE_NAME)
                     .filter_map(|v| std::str::from_utf8(v).ok());
@@ -343,12 +411,6 @@ fn extract_baggage<C: Carrier>(cx: Context, carrier: &C) -> Context {
     let joined = joined.join(",");
     let single = std::collections::HashMap::from([(BAGGAGE.to_string(), joined)]);
     sdk_baggage().extract_with_context(&cx, &single)
-}
-
-fn read_correlation<C: Carrier>(carrier: &C, name: &HeaderName) -> Option<CorrelationId> {
-    carrier
-        .first(name)
-        .and_then(|v| CorrelationId::from_bytes(v).ok())
 }
 
 impl TextMapPropagator for Propagator {

@@ -74,7 +74,12 @@ impl Traceparent {
     /// characters; a later version may carry more fields after a `-`, which are
     /// ignored; version `ff`, uppercase hex and all-zero ids are rejected.
     pub fn parse(value: &str) -> Result<Self, TraceparentError> {
-        let b = value.trim_matches(|c| c == ' ' || c == '\t').as_bytes();
+        Self::parse_bytes(value.as_bytes())
+    }
+
+    /// [`parse`](Self::parse) for raw header bytes.
+    pub fn parse_bytes(value: &[u8]) -> Result<Self, TraceparentError> {
+        let b = trim_ows(value);
         if b.len() < TRACEPARENT_LEN {
             return Err(TraceparentError::Length);
         }
@@ -103,6 +108,7 @@ impl Traceparent {
     }
 
     /// Formats the value as version `00`, without allocating.
+    #[allow(clippy::indexing_slicing)] // constant offsets into a fixed 55-byte array
     pub fn encode(&self) -> EncodedTraceparent {
         let mut out = [0u8; TRACEPARENT_LEN];
         out[..3].copy_from_slice(b"00-");
@@ -113,6 +119,16 @@ impl Traceparent {
         write_hex(&mut out[53..55], &[self.flags.to_u8()]);
         EncodedTraceparent(out)
     }
+}
+
+fn trim_ows(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = b {
+        b = rest;
+    }
+    b
 }
 
 /// A formatted `traceparent` value living on the stack.
@@ -140,40 +156,54 @@ impl std::fmt::Debug for EncodedTraceparent {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+#[allow(clippy::indexing_slicing)] // a nibble always indexes the 16-entry table
 fn write_hex(out: &mut [u8], bytes: &[u8]) {
     for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
         pair.copy_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
     }
 }
 
-/// Lowercase hex digit value; uppercase is rejected on purpose.
-#[inline]
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// Value of each lowercase hex digit; 0xff for anything else (uppercase included).
+const UNHEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
+/// Decodes `N` bytes from `2 * N` hex digits at `at`, without branching per digit.
 #[inline]
-fn hex_digits(b: &[u8], at: usize, n: usize) -> Option<u128> {
-    let digits = b.get(at..at + n)?;
-    digits
-        .iter()
-        .try_fold(0u128, |acc, &c| Some(acc << 4 | u128::from(nibble(c)?)))
+#[allow(clippy::indexing_slicing)] // a u8 always indexes a 256-entry table; chunks_exact(2) yields pairs
+fn hex_bytes<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    let digits = b.get(at..at + 2 * N)?;
+    let mut out = [0u8; N];
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
+        bad |= hi | lo;
+        *o = hi << 4 | lo;
+    }
+    (bad & 0xf0 == 0).then_some(out)
 }
 
 fn hex_u8(b: &[u8], at: usize) -> Option<u8> {
-    hex_digits(b, at, 2).and_then(|v| u8::try_from(v).ok())
+    hex_bytes::<1>(b, at).map(|[v]| v)
 }
 
 fn hex_u64(b: &[u8], at: usize) -> Option<u64> {
-    hex_digits(b, at, 16).and_then(|v| u64::try_from(v).ok())
+    hex_bytes::<8>(b, at).map(u64::from_be_bytes)
 }
 
 fn hex_u128(b: &[u8], at: usize) -> Option<u128> {
-    hex_digits(b, at, 32)
+    hex_bytes::<16>(b, at).map(u128::from_be_bytes)
 }
 
 #[cfg(test)]

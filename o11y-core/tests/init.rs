@@ -1,0 +1,196 @@
+//! `init` and the guard: configuration errors, shutdown on every runtime
+//! flavour and with no runtime, the disabled SDK, the Prometheus exposition.
+
+use std::time::{Duration, Instant};
+
+use o11y_core::{InitError, config::ExporterKind, testing::Capture};
+use opentelemetry::trace::{Tracer, TracerProvider};
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn builder(vars: &'static [(&'static str, &'static str)]) -> o11y_core::Builder {
+    o11y_core::builder("init-test")
+        .install_subscriber(false)
+        .env_lookup(move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+}
+
+#[test]
+fn a_bad_variable_is_an_error_naming_it() {
+    let err = builder(&[("OTEL_TRACES_SAMPLER", "sometimes")])
+        .build()
+        .unwrap_err();
+    match err {
+        InitError::Config(e) => {
+            assert_eq!(e.var, "OTEL_TRACES_SAMPLER");
+            assert_eq!(e.value, "sometimes");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn code_settings_win_over_the_environment() {
+    let b = builder(&[
+        ("OTEL_SERVICE_NAME", "from-env"),
+        ("OTEL_TRACES_EXPORTER", "console"),
+    ])
+    .traces_exporter(ExporterKind::None);
+    let config = b.config().unwrap();
+    assert_eq!(config.service_name.as_deref(), Some("init-test"));
+    assert_eq!(config.traces_exporter, ExporterKind::None);
+    // An empty service name in code lets OTEL_SERVICE_NAME through.
+    let config = o11y_core::builder("")
+        .env_lookup(|n| (n == "OTEL_SERVICE_NAME").then(|| "from-env".to_owned()))
+        .config()
+        .unwrap();
+    assert_eq!(config.service_name.as_deref(), Some("from-env"));
+}
+
+#[test]
+fn spans_reach_added_processors_with_the_resource() {
+    let capture = Capture::new();
+    let guard = builder(&[
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "team=payments"),
+    ])
+    .with_span_processor(capture.processor())
+    .version("1.2.3")
+    .build()
+    .unwrap();
+    let provider = guard.tracer_provider().unwrap();
+    provider.tracer("t").in_span("work", |_| {});
+    let spans = capture.wait_for(1);
+    assert_eq!(spans.find("work").service(), "init-test");
+    guard.shutdown().unwrap();
+    assert!(
+        guard.tracer_provider().is_none(),
+        "providers are gone after shutdown"
+    );
+    guard.shutdown().unwrap();
+}
+
+#[test]
+fn disabled_sdk_builds_no_providers() {
+    let guard = builder(&[("OTEL_SDK_DISABLED", "true")]).build().unwrap();
+    assert!(guard.tracer_provider().is_none());
+    assert!(guard.meter_provider().is_none());
+}
+
+#[test]
+fn drop_without_a_runtime_returns() {
+    let guard = o11y_core::builder("no-runtime")
+        .install_subscriber(false)
+        .env_lookup(no_env)
+        .build()
+        .unwrap();
+    guard
+        .tracer_provider()
+        .unwrap()
+        .tracer("t")
+        .in_span("s", |_| {});
+    drop(guard);
+}
+
+#[test]
+fn drop_inside_a_current_thread_runtime_returns() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let guard = o11y_core::builder("current-thread")
+            .install_subscriber(false)
+            .env_lookup(no_env)
+            .build()
+            .unwrap();
+        guard
+            .tracer_provider()
+            .unwrap()
+            .tracer("t")
+            .in_span("s", |_| {});
+        tokio::task::yield_now().await;
+        drop(guard);
+    });
+}
+
+/// With the OTLP exporters pointing at a port where nothing listens, dropping
+/// the guard inside a current-thread runtime neither panics ("no reactor
+/// running") nor hangs: it gives up within the shutdown timeout.
+#[cfg(all(feature = "otlp-grpc", feature = "otlp-http"))]
+#[test]
+fn otlp_to_a_dead_collector_shuts_down_within_the_timeout() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for protocol in ["grpc", "http/protobuf"] {
+        let endpoint = if protocol == "grpc" {
+            format!("http://127.0.0.1:{port}")
+        } else {
+            format!("http://127.0.0.1:{port}/v1/traces")
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let elapsed = rt.block_on(async move {
+            let vars = vec![
+                (
+                    "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+                    protocol.to_owned(),
+                ),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT".to_owned(), endpoint),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT".to_owned(), "500".to_owned()),
+                ("OTEL_METRICS_EXPORTER".to_owned(), "none".to_owned()),
+                ("OTEL_LOGS_EXPORTER".to_owned(), "none".to_owned()),
+            ];
+            let guard = o11y_core::builder("dead-collector")
+                .install_subscriber(false)
+                .shutdown_timeout(Duration::from_secs(3))
+                .env_lookup(move |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+                .traces_exporter(ExporterKind::Otlp)
+                .build()
+                .unwrap();
+            guard
+                .tracer_provider()
+                .unwrap()
+                .tracer("t")
+                .in_span("lost", |_| {});
+            let start = Instant::now();
+            let _ = guard.shutdown();
+            start.elapsed()
+        });
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "{protocol}: shutdown took {elapsed:?}"
+        );
+    }
+}
+
+#[cfg(feature = "prometheus")]
+#[test]
+fn prometheus_exposition_renders_recorded_metrics() {
+    use opentelemetry::metrics::MeterProvider;
+    let guard = builder(&[])
+        .metrics_exporter(ExporterKind::Prometheus)
+        .build()
+        .unwrap();
+    let meter = guard.meter_provider().unwrap().meter("test");
+    meter
+        .u64_counter("orders_created")
+        .build()
+        .add(3, &[opentelemetry::KeyValue::new("region", "eu")]);
+    let text = guard.prometheus().unwrap().render();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("orders_created_total"))
+        .unwrap_or_else(|| panic!("no counter in:\n{text}"));
+    assert!(line.contains("region=\"eu\""), "{line}");
+    assert!(line.trim_end().ends_with(" 3"), "{line}");
+}

@@ -140,7 +140,7 @@ fn otlp_to_a_dead_collector_shuts_down_within_the_timeout() {
             .build()
             .unwrap();
         let elapsed = rt.block_on(async move {
-            let vars = vec![
+            let vars = [
                 (
                     "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
                     protocol.to_owned(),

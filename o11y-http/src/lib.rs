@@ -1,1 +1,54 @@
-//! Tower layers that trace HTTP servers and clients (work in progress).
+//! Tower layers that trace HTTP servers and clients with OpenTelemetry.
+//!
+//! - [`ServerLayer`]: extracts the caller's context (strict W3C, duplicated
+//!   `traceparent` headers cleaned) and the correlation id (generated when
+//!   absent), makes a SERVER span named `{method} {route}` with the stable
+//!   HTTP semantic conventions, keeps it current while the handler runs,
+//!   echoes the correlation id, and records `http.server.request.duration`
+//!   and `http.server.active_requests`.
+//! - [`ClientLayer`]: makes a CLIENT span, injects `traceparent`, `tracestate`,
+//!   `baggage` and the correlation id (replacing, never duplicating), and
+//!   records `http.client.request.duration`.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use o11y_http::ServerLayer;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let app = Router::new()
+//!     .route("/users/{id}", get(|| async { "ada" }))
+//!     .layer(ServerLayer::new().skip_paths(["/health"]));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! Telemetry never changes the response: a malformed header starts a new
+//! trace, a hostile correlation id is replaced, and nothing here returns an
+//! error or panics on input.
+//!
+//! # Features
+//! - `axum` (default): span names from axum's `MatchedPath`.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod client;
+mod metrics;
+mod semconv;
+mod server;
+
+pub use client::{Client, ClientLayer, ClientRoute, NoPropagation};
+pub use server::{Server, ServerLayer};
+
+/// Response futures of the services in this crate.
+pub mod future {
+    pub use crate::client::ResponseFuture as ClientResponseFuture;
+    pub use crate::server::ResponseFuture as ServerResponseFuture;
+}

@@ -35,6 +35,17 @@ mod exporters;
 /// A boxed `tracing` layer that [`Builder::with_layer`] adds to the subscriber.
 pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
 
+type MakeLayer = Box<dyn FnOnce(&Guard) -> BoxedLayer + Send>;
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send>;
+type MakeProcessor = Box<dyn FnOnce() -> Box<dyn SpanProcessor> + Send>;
+type EditMeters = Box<dyn FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + Send>;
+type EditLogs = Box<
+    dyn FnOnce(
+            opentelemetry_sdk::logs::LoggerProviderBuilder,
+        ) -> opentelemetry_sdk::logs::LoggerProviderBuilder
+        + Send,
+>;
+
 /// Starts telemetry for `service_name` from the environment. See [`Builder`].
 pub fn init(service_name: impl Into<String>) -> Result<Guard, InitError> {
     builder(service_name).init()
@@ -55,27 +66,13 @@ pub struct Builder {
     logs: Option<ExporterKind>,
     sampler: Option<SamplerConfig>,
     propagator: Option<Propagator>,
-    span_processors: Vec<Box<dyn FnOnce() -> Box<dyn SpanProcessor> + Send>>,
-    metric_readers: Vec<
-        Box<
-            dyn FnOnce(
-                    opentelemetry_sdk::metrics::MeterProviderBuilder,
-                ) -> opentelemetry_sdk::metrics::MeterProviderBuilder
-                + Send,
-        >,
-    >,
-    log_processors: Vec<
-        Box<
-            dyn FnOnce(
-                    opentelemetry_sdk::logs::LoggerProviderBuilder,
-                ) -> opentelemetry_sdk::logs::LoggerProviderBuilder
-                + Send,
-        >,
-    >,
-    layers: Vec<Box<dyn FnOnce(&Guard) -> BoxedLayer + Send>>,
+    span_processors: Vec<MakeProcessor>,
+    metric_readers: Vec<EditMeters>,
+    log_processors: Vec<EditLogs>,
+    layers: Vec<MakeLayer>,
     install_subscriber: bool,
     shutdown_timeout: Duration,
-    lookup: Box<dyn Fn(&str) -> Option<String> + Send>,
+    lookup: Lookup,
 }
 
 impl std::fmt::Debug for Builder {

@@ -311,7 +311,7 @@ impl Propagator {
                 inject_tracestate(sc.trace_state(), headers);
             }
         }
-        if self.baggage && cx.baggage().len() > 0 {
+        if self.baggage && !cx.baggage().is_empty() {
             sdk_baggage().inject_context(cx, &mut HeaderInjector(headers));
         }
         if let (Some(name), Some(id)) = (&self.correlation, cx.correlation_id()) {
@@ -429,7 +429,7 @@ impl TextMapPropagator for Propagator {
                 }
             }
         }
-        if self.baggage && cx.baggage().len() > 0 {
+        if self.baggage && !cx.baggage().is_empty() {
             sdk_baggage().inject_context(cx, injector);
         }
         if let (Some(name), Some(id)) = (&self.correlation, cx.correlation_id()) {

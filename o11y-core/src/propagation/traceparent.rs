@@ -164,6 +164,7 @@ fn write_hex(out: &mut [u8], bytes: &[u8]) {
 }
 
 /// Value of each lowercase hex digit; 0xff for anything else (uppercase included).
+#[allow(clippy::indexing_slicing)] // constant indices below 256
 const UNHEX: [u8; 256] = {
     let mut t = [0xffu8; 256];
     let mut i = 0;

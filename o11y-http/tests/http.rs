@@ -1,0 +1,509 @@
+//! Real axum servers and a real hyper client on 127.0.0.1, spans captured in memory.
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use bytes::Bytes;
+use http::{HeaderMap, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
+use o11y_core::testing::{Capture, Spans};
+use o11y_http::{ClientLayer, ServerLayer};
+use opentelemetry::trace::{SpanId, SpanKind, Status};
+use opentelemetry_sdk::metrics::{
+    InMemoryMetricExporter, PeriodicReader, SdkMeterProvider, data::AggregatedMetrics,
+};
+use tower::{ServiceBuilder, ServiceExt, timeout::TimeoutLayer, util::BoxCloneSyncService};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type HttpClient =
+    BoxCloneSyncService<Request<Full<Bytes>>, http::Response<hyper::body::Incoming>, BoxError>;
+
+const TID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+fn client(capture: &Capture, service: &str, timeout: Duration) -> HttpClient {
+    let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let svc = ServiceBuilder::new()
+        .layer(ClientLayer::new().tracer_provider(&capture.provider(service)))
+        .layer(TimeoutLayer::new(timeout))
+        .service(hyper.map_err(BoxError::from));
+    BoxCloneSyncService::new(svc)
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+async fn send(
+    client: &HttpClient,
+    url: String,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
+    let mut req = Request::get(url).body(Full::new(Bytes::new())).unwrap();
+    for (k, v) in headers {
+        req.headers_mut().append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    let resp = client.clone().oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// A plain hyper client with no instrumentation: the test's own "curl".
+fn raw_client() -> HttpClient {
+    let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    BoxCloneSyncService::new(hyper.map_err(BoxError::from))
+}
+
+fn layer(capture: &Capture, service: &str) -> ServerLayer {
+    ServerLayer::new().tracer_provider(&capture.provider(service))
+}
+
+async fn backend(capture: &Capture) -> SocketAddr {
+    let router = Router::new()
+        .route("/users/{id}", get(|| async { "ada" }))
+        .route(
+            "/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        )
+        .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "no") }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .layer(
+            layer(capture, "backend")
+                .skip_paths(["/health"])
+                .capture_request_headers(["authorization", "x-tenant", "x-secret"])
+                .redact(["x-secret"]),
+        );
+    serve(router).await
+}
+
+/// A frontend whose `/call/{*rest}` calls `{next}/{rest}` with an instrumented client.
+async fn frontend(
+    capture: &Capture,
+    name: &str,
+    next: SocketAddr,
+    timeout: Duration,
+) -> SocketAddr {
+    let http = client(capture, name, timeout);
+    let router = Router::new()
+        .route(
+            "/call/{*rest}",
+            get(
+                |State((http, next)): State<(HttpClient, SocketAddr)>,
+                 axum::extract::Path(rest): axum::extract::Path<String>| async move {
+                    let req = Request::get(format!("http://{next}/{rest}"))
+                        .body(Full::new(Bytes::new()))
+                        .unwrap();
+                    match http.oneshot(req).await {
+                        Ok(resp) => {
+                            let status = resp.status();
+                            let body = resp
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            (status, String::from_utf8_lossy(&body).into_owned())
+                        }
+                        Err(e) => (StatusCode::GATEWAY_TIMEOUT, e.to_string()),
+                    }
+                },
+            ),
+        )
+        .with_state((http, next))
+        .layer(layer(capture, name));
+    serve(router).await
+}
+
+fn server_spans<'a>(spans: &'a Spans, service: &str) -> Vec<&'a o11y_core::testing::CapturedSpan> {
+    spans
+        .iter()
+        .filter(|s| s.service() == service && s.kind() == SpanKind::Server)
+        .collect()
+}
+
+#[tokio::test]
+async fn parent_and_child_across_two_services() {
+    let capture = Capture::new();
+    let back = backend(&capture).await;
+    let front = frontend(&capture, "frontend", back, Duration::from_secs(5)).await;
+    let (status, headers, body) =
+        send(&raw_client(), format!("http://{front}/call/users/7"), &[]).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ada"));
+    let spans = capture.wait_for(3);
+    let trace = spans.assert_single_trace();
+    let front_span = spans.find("GET /call/{*rest}");
+    let client_span = spans.iter().find(|s| s.kind() == SpanKind::Client).unwrap();
+    let back_span = spans.find("GET /users/{id}");
+    assert_eq!(front_span.kind(), SpanKind::Server);
+    assert_eq!(
+        front_span.parent_id(),
+        SpanId::INVALID,
+        "no incoming context: a new root"
+    );
+    assert_eq!(client_span.parent_id(), front_span.span_id());
+    assert_eq!(client_span.service(), "frontend");
+    assert_eq!(back_span.parent_id(), client_span.span_id());
+    assert_eq!(back_span.service(), "backend");
+    assert_eq!(
+        back_span.attr_str("http.route").as_deref(),
+        Some("/users/{id}")
+    );
+    assert_eq!(back_span.attr_str("url.path").as_deref(), Some("/users/7"));
+    assert_eq!(
+        back_span.attr_str("http.request.method").as_deref(),
+        Some("GET")
+    );
+    assert_eq!(
+        back_span.attr_str("http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(
+        back_span.attr_str("server.address").as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(
+        back_span.attr_str("network.protocol.version").as_deref(),
+        Some("1.1")
+    );
+    assert_eq!(
+        client_span.attr_str("server.port").as_deref(),
+        Some(back.port().to_string().as_str())
+    );
+    // One correlation id, generated at the edge, on every server span and echoed.
+    let id = headers["x-trace-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32);
+    assert_eq!(
+        front_span.attr_str("correlation.id").as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(
+        back_span.attr_str("correlation.id").as_deref(),
+        Some(id.as_str())
+    );
+    assert_ne!(trace.to_string(), "");
+}
+
+#[tokio::test]
+async fn three_hops_one_trace_and_incoming_parent() {
+    let capture = Capture::new();
+    let c = backend(&capture).await;
+    let b = frontend(&capture, "b", c, Duration::from_secs(5)).await;
+    let a = frontend(&capture, "a", b, Duration::from_secs(5)).await;
+    let tp = format!("00-{TID}-00f067aa0ba902b7-01");
+    let (status, headers, _) = send(
+        &raw_client(),
+        format!("http://{a}/call/call/users/1"),
+        &[("traceparent", &tp), ("x-trace-id", "order-42")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-trace-id"], "order-42");
+    let spans = capture.wait_for(5);
+    assert_eq!(spans.assert_single_trace().to_string(), TID);
+    assert_eq!(
+        server_spans(&spans, "a")[0].parent_id().to_string(),
+        "00f067aa0ba902b7"
+    );
+    for s in spans.iter().filter(|s| s.kind() == SpanKind::Server) {
+        assert_eq!(
+            s.attr_str("correlation.id").as_deref(),
+            Some("order-42"),
+            "{}",
+            s.name()
+        );
+    }
+    assert_eq!(
+        spans
+            .iter()
+            .filter(|s| s.kind() == SpanKind::Client)
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn duplicated_traceparent_with_one_trace_id_is_cleaned() {
+    let capture = Capture::new();
+    let back = backend(&capture).await;
+    let tp = format!("00-{TID}-00f067aa0ba902b7-01");
+    let joined = format!("{tp},{tp}");
+    for headers in [
+        vec![("traceparent", tp.as_str()), ("traceparent", tp.as_str())],
+        vec![("traceparent", joined.as_str())],
+    ] {
+        capture.clear();
+        let (status, _, _) = send(&raw_client(), format!("http://{back}/users/1"), &headers).await;
+        assert_eq!(status, StatusCode::OK);
+        let spans = capture.wait_for(1);
+        let span = spans.find("GET /users/{id}");
+        assert_eq!(span.trace_id().to_string(), TID);
+        let event = span
+            .event("traceparent.cleaned")
+            .expect("the cleaning is recorded");
+        assert!(
+            event
+                .iter()
+                .any(|kv| kv.key.as_str() == "traceparent.values" && kv.value.as_str() == "2")
+        );
+    }
+}
+
+#[tokio::test]
+async fn conflicting_or_malformed_traceparent_starts_a_new_trace() {
+    let capture = Capture::new();
+    let back = backend(&capture).await;
+    let other = format!("00-{}-00f067aa0ba902b7-01", "1".repeat(32));
+    let tp = format!("00-{TID}-00f067aa0ba902b7-01");
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![
+            ("traceparent", tp.as_str()),
+            ("traceparent", other.as_str()),
+        ],
+        vec![(
+            "traceparent",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        )],
+        vec![(
+            "traceparent",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )],
+        vec![(
+            "traceparent",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        )],
+        vec![("traceparent", "garbage"), ("tracestate", "a=1,a=2")],
+    ];
+    for headers in cases {
+        capture.clear();
+        let (status, _, body) =
+            send(&raw_client(), format!("http://{back}/users/1"), &headers).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "ada"),
+            "{headers:?} is served normally"
+        );
+        let spans = capture.wait_for(1);
+        let span = spans.find("GET /users/{id}");
+        assert_ne!(span.trace_id().to_string(), TID, "{headers:?}");
+        assert_eq!(span.parent_id(), SpanId::INVALID, "{headers:?}: a new root");
+    }
+}
+
+#[tokio::test]
+async fn hostile_correlation_ids_are_replaced() {
+    let capture = Capture::new();
+    let back = backend(&capture).await;
+    let huge = "a".repeat(10 * 1024);
+    for hostile in ["bad\"quote", "with space", "{json}", huge.as_str()] {
+        capture.clear();
+        let (status, headers, _) = send(
+            &raw_client(),
+            format!("http://{back}/users/1"),
+            &[("x-trace-id", hostile)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let echoed = headers["x-trace-id"].to_str().unwrap().to_owned();
+        assert_ne!(echoed, hostile);
+        assert_eq!(echoed.len(), 32, "a fresh id is generated");
+        let spans = capture.wait_for(1);
+        assert_eq!(
+            spans.find("GET /users/{id}").attr_str("correlation.id"),
+            Some(echoed)
+        );
+    }
+}
+
+#[tokio::test]
+async fn sensitive_headers_are_redacted() {
+    let capture = Capture::new();
+    let back = backend(&capture).await;
+    let headers = [
+        ("authorization", "Bearer secret-token"),
+        ("x-tenant", "acme"),
+        ("x-secret", "hunter2"),
+    ];
+    send(&raw_client(), format!("http://{back}/users/1"), &headers).await;
+    let spans = capture.wait_for(1);
+    let span = spans.find("GET /users/{id}");
+    let attr = |k: &str| span.attr(k).map(|v| v.to_string()).unwrap_or_default();
+    assert!(attr("http.request.header.x-tenant").contains("acme"));
+    assert!(attr("http.request.header.authorization").contains("[REDACTED]"));
+    assert!(attr("http.request.header.x-secret").contains("[REDACTED]"));
+    let all: String = span
+        .data
+        .attributes
+        .iter()
+        .map(|kv| kv.value.to_string())
+        .collect();
+    assert!(
+        !all.contains("secret-token") && !all.contains("hunter2"),
+        "{all}"
+    );
+}
+
+#[tokio::test]
+async fn filtered_routes_make_no_spans() {
+    let capture = Capture::new();
+    let back = backend(&capture).await;
+    let (status, _, _) = send(&raw_client(), format!("http://{back}/health"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    send(&raw_client(), format!("http://{back}/users/2"), &[]).await;
+    // The traced request's span ends after the untraced one was served, so
+    // once it is here the health check would have been too.
+    let spans = capture.wait_for(1);
+    assert_eq!(spans.len(), 1);
+    spans.find("GET /users/{id}");
+}
+
+#[tokio::test]
+async fn public_endpoint_links_instead_of_parenting() {
+    let capture = Capture::new();
+    let router = Router::new()
+        .route("/in", get(|| async { "hi" }))
+        .layer(layer(&capture, "edge").public_endpoint(true));
+    let addr = serve(router).await;
+    let tp = format!("00-{TID}-00f067aa0ba902b7-01");
+    send(
+        &raw_client(),
+        format!("http://{addr}/in"),
+        &[("traceparent", &tp)],
+    )
+    .await;
+    let spans = capture.wait_for(1);
+    let span = spans.find("GET /in");
+    assert_ne!(span.trace_id().to_string(), TID);
+    assert_eq!(span.parent_id(), SpanId::INVALID);
+    let link = span
+        .data
+        .links
+        .iter()
+        .next()
+        .expect("the caller's context is a link");
+    assert_eq!(link.span_context.trace_id().to_string(), TID);
+}
+
+#[tokio::test]
+async fn status_codes_map_to_span_status() {
+    let capture = Capture::new();
+    let back = backend(&capture).await;
+    let front = frontend(&capture, "frontend", back, Duration::from_secs(5)).await;
+    let (status, _, _) = send(&raw_client(), format!("http://{front}/call/fail"), &[]).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let spans = capture.wait_for(3);
+    let server = spans.find("GET /fail");
+    assert!(server.is_error());
+    assert_eq!(server.attr_str("error.type").as_deref(), Some("500"));
+    let client = spans.iter().find(|s| s.kind() == SpanKind::Client).unwrap();
+    assert!(client.is_error(), "5xx is an error on the client span too");
+
+    capture.clear();
+    let (status, _, _) = send(&raw_client(), format!("http://{front}/call/missing"), &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let spans = capture.wait_for(3);
+    let server = spans.find("GET /missing");
+    assert_eq!(*server.status(), Status::Unset, "4xx is not a server error");
+    assert!(server.attr("error.type").is_none());
+    let client = spans.iter().find(|s| s.kind() == SpanKind::Client).unwrap();
+    assert!(client.is_error(), "4xx is an error for the client");
+    assert_eq!(client.attr_str("error.type").as_deref(), Some("404"));
+}
+
+#[tokio::test]
+async fn client_timeout_is_recorded_as_an_error() {
+    let capture = Capture::new();
+    let back = backend(&capture).await;
+    let front = frontend(&capture, "frontend", back, Duration::from_millis(100)).await;
+    let (status, _, _) = send(&raw_client(), format!("http://{front}/call/slow"), &[]).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let spans = capture.wait_until(Duration::from_secs(10), |s| {
+        s.iter().any(|s| s.kind() == SpanKind::Client)
+    });
+    let client = spans.iter().find(|s| s.kind() == SpanKind::Client).unwrap();
+    assert!(client.is_error());
+    assert_eq!(client.attr_str("error.type").as_deref(), Some("timeout"));
+}
+
+#[tokio::test]
+async fn server_metrics_are_recorded() {
+    let exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let capture = Capture::new();
+    let router = Router::new()
+        .route("/items/{id}", get(|| async { "x" }))
+        .layer(layer(&capture, "svc").meter_provider(&meters));
+    let addr = serve(router).await;
+    for i in 0..3 {
+        send(&raw_client(), format!("http://{addr}/items/{i}"), &[]).await;
+    }
+    capture.wait_for(3);
+    meters.force_flush().unwrap();
+    let metrics = exporter.get_finished_metrics().unwrap();
+    let mut count = None;
+    let mut active = None;
+    for rm in &metrics {
+        for scope in rm.scope_metrics() {
+            for m in scope.metrics() {
+                match (m.name(), m.data()) {
+                    (
+                        "http.server.request.duration",
+                        AggregatedMetrics::F64(
+                            opentelemetry_sdk::metrics::data::MetricData::Histogram(h),
+                        ),
+                    ) => {
+                        let p = h.data_points().next().unwrap();
+                        let attrs: Vec<String> = p
+                            .attributes()
+                            .map(|kv| format!("{}={}", kv.key, kv.value))
+                            .collect();
+                        assert!(
+                            attrs.contains(&"http.route=/items/{id}".to_owned()),
+                            "{attrs:?}"
+                        );
+                        assert!(
+                            attrs.contains(&"http.response.status_code=200".to_owned()),
+                            "{attrs:?}"
+                        );
+                        assert!(
+                            !attrs.iter().any(|a| a.starts_with("url.path")),
+                            "no high-cardinality attributes"
+                        );
+                        assert_eq!(p.bounds().count(), 14);
+                        count = Some(p.count());
+                    }
+                    (
+                        "http.server.active_requests",
+                        AggregatedMetrics::I64(opentelemetry_sdk::metrics::data::MetricData::Sum(
+                            s,
+                        )),
+                    ) => {
+                        active = Some(s.data_points().map(|p| p.value()).sum::<i64>());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_eq!(count, Some(3));
+    assert_eq!(active, Some(0), "every request finished");
+}

@@ -1,0 +1,368 @@
+//! Paths used by the code that `#[o11y::main]` and `#[o11y::traced]` generate.
+//!
+//! Not public API: anything here may change in any release. Generated code
+//! names only `::o11y::__private::...`, so a service needs no other dependency
+//! for the macros (`#[o11y::main]` also uses the service's own `tokio`).
+
+use std::{
+    borrow::Cow,
+    fmt::{Debug, Display},
+    sync::OnceLock,
+};
+
+pub use opentelemetry;
+pub use opentelemetry::{
+    Context, ContextGuard, KeyValue, Value, context::FutureExt, trace::SpanKind,
+};
+use opentelemetry::{
+    global,
+    trace::{Status, TraceContextExt, Tracer},
+};
+pub use tracing;
+
+use crate::{Builder, Guard};
+
+/// The instrumentation scope of every `#[traced]` span.
+const SCOPE: &str = "o11y";
+
+/// Installs telemetry for `#[o11y::main]`. A failure is printed to standard
+/// error and the service runs on without telemetry: observability must never
+/// be the reason a service does not start.
+pub fn start_main(builder: Builder) -> Option<Guard> {
+    match builder.init() {
+        Ok(guard) => Some(guard),
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("o11y: telemetry is off: {error}");
+            }
+            None
+        }
+    }
+}
+
+/// Calls `f` once. Passing the body as a `FnOnce` lets it return borrows of
+/// what it captured (`&mut self.field`), as the function itself could.
+#[inline(always)]
+pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// The span of one `#[traced]` call: started from the global tracer provider
+/// with `Context::current()` as parent, ended on drop (with status ERROR when
+/// dropped by a panic).
+#[derive(Debug)]
+pub struct TracedSpan {
+    cx: Context,
+}
+
+impl TracedSpan {
+    /// Starts the span; `attributes` are given to the sampler.
+    #[inline]
+    pub fn start(
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Self {
+        let tracer = global::tracer(SCOPE);
+        let mut builder = tracer.span_builder(name).with_kind(kind);
+        if !attributes.is_empty() {
+            builder = builder.with_attributes(attributes);
+        }
+        let parent = Context::current();
+        let span = builder.start_with_context(&tracer, &parent);
+        Self {
+            cx: parent.with_span(span),
+        }
+    }
+
+    /// Makes the span current on this thread until the guard drops.
+    #[inline]
+    pub fn enter(&self) -> ContextGuard {
+        self.cx.clone().attach()
+    }
+
+    /// The context holding the span, for `FutureExt::with_context`.
+    #[inline]
+    pub fn context(&self) -> Context {
+        self.cx.clone()
+    }
+
+    /// Status ERROR, `error.type`, and an `exception` event.
+    pub fn record_error(&self, type_name: &'static str, message: String) {
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new("error.type", type_name));
+        span.add_event(
+            "exception",
+            vec![
+                KeyValue::new("exception.type", type_name),
+                KeyValue::new("exception.message", message.clone()),
+            ],
+        );
+        span.set_status(Status::error(message));
+    }
+}
+
+impl Drop for TracedSpan {
+    fn drop(&mut self) {
+        let span = self.cx.span();
+        if std::thread::panicking() {
+            span.set_status(Status::error("panicked"));
+        }
+        span.end();
+    }
+}
+
+/// Caches the span name `Type::method` of one method.
+#[derive(Debug)]
+pub struct MethodName(OnceLock<(&'static str, &'static str)>);
+
+impl MethodName {
+    /// An empty cache, for a `static`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Self(OnceLock::new())
+    }
+
+    /// `Type::method`, where `type_name` is `std::any::type_name::<Self>()`.
+    /// The first type seen is cached; a generic method called on another
+    /// type builds its name again.
+    pub fn get(&'static self, type_name: &'static str, method: &'static str) -> Cow<'static, str> {
+        if let Some((ty, name)) = self.0.get() {
+            if *ty == type_name {
+                return Cow::Borrowed(name);
+            }
+            return Cow::Owned(method_name(type_name, method));
+        }
+        let name = self
+            .0
+            .get_or_init(|| (type_name, Box::leak(method_name(type_name, method).into())));
+        if name.0 == type_name {
+            Cow::Borrowed(name.1)
+        } else {
+            Cow::Owned(method_name(type_name, method))
+        }
+    }
+}
+
+/// `a::b::Wrapper<c::D>` and `method` make `Wrapper::method`.
+fn method_name(type_name: &str, method: &str) -> String {
+    let base = type_name.split('<').next().unwrap_or(type_name);
+    let short = base.rsplit("::").next().unwrap_or(base);
+    format!("{short}::{method}")
+}
+
+/// An argument or field value on its way to becoming an attribute.
+#[derive(Debug)]
+pub struct ArgValue<'a, T: ?Sized>(pub &'a T);
+
+/// Types recorded as native OpenTelemetry values (numbers, booleans, text).
+pub trait NativeValue {
+    /// The attribute value.
+    fn native_value(&self) -> Value;
+}
+
+macro_rules! native_int {
+    ($($t:ty),*) => {$(
+        impl NativeValue for $t {
+            fn native_value(&self) -> Value {
+                Value::I64(i64::from(*self))
+            }
+        }
+    )*};
+}
+native_int!(i8, i16, i32, i64, u8, u16, u32);
+
+macro_rules! native_wide_int {
+    ($($t:ty),*) => {$(
+        impl NativeValue for $t {
+            fn native_value(&self) -> Value {
+                i64::try_from(*self).map_or_else(|_| Value::from(self.to_string()), Value::I64)
+            }
+        }
+    )*};
+}
+native_wide_int!(isize, u64, usize, i128, u128);
+
+impl NativeValue for f64 {
+    fn native_value(&self) -> Value {
+        Value::F64(*self)
+    }
+}
+
+impl NativeValue for f32 {
+    fn native_value(&self) -> Value {
+        Value::F64(f64::from(*self))
+    }
+}
+
+impl NativeValue for bool {
+    fn native_value(&self) -> Value {
+        Value::Bool(*self)
+    }
+}
+
+impl NativeValue for str {
+    fn native_value(&self) -> Value {
+        Value::from(self.to_owned())
+    }
+}
+
+impl NativeValue for String {
+    fn native_value(&self) -> Value {
+        Value::from(self.clone())
+    }
+}
+
+impl NativeValue for char {
+    fn native_value(&self) -> Value {
+        Value::from(self.to_string())
+    }
+}
+
+impl NativeValue for Cow<'_, str> {
+    fn native_value(&self) -> Value {
+        Value::from(self.clone().into_owned())
+    }
+}
+
+impl<T: NativeValue + ?Sized> NativeValue for &T {
+    fn native_value(&self) -> Value {
+        (**self).native_value()
+    }
+}
+
+impl<T: NativeValue + ?Sized> NativeValue for &mut T {
+    fn native_value(&self) -> Value {
+        (**self).native_value()
+    }
+}
+
+/// First choice for `(&ArgValue(&x)).o11y_value()`: a native value.
+pub trait ViaNative {
+    /// The attribute value.
+    fn o11y_value(&self) -> Value;
+}
+
+impl<T: NativeValue + ?Sized> ViaNative for ArgValue<'_, T> {
+    #[inline]
+    fn o11y_value(&self) -> Value {
+        self.0.native_value()
+    }
+}
+
+/// Second choice: the `Debug` text.
+pub trait ViaDebug {
+    /// The attribute value.
+    fn o11y_value(&self) -> Value;
+}
+
+impl<T: Debug + ?Sized> ViaDebug for &ArgValue<'_, T> {
+    #[inline]
+    fn o11y_value(&self) -> Value {
+        Value::from(format!("{:?}", self.0))
+    }
+}
+
+/// A function's return value, inspected by
+/// `(&&&&Outcome(&ret)).o11y_record(&span)`: the first trait whose impl
+/// applies wins (an `Err` with a `Display` error, then `Debug`, then any
+/// `Err`, then anything else, which records nothing).
+#[derive(Debug)]
+pub struct Outcome<'a, T: ?Sized>(pub &'a T);
+
+/// `Err(e)` with `e: Display`.
+pub trait ErrDisplay {
+    /// Records an error on `span`.
+    fn o11y_record(&self, span: &TracedSpan);
+}
+
+impl<T, E: Display> ErrDisplay for &&&Outcome<'_, Result<T, E>> {
+    #[inline]
+    fn o11y_record(&self, span: &TracedSpan) {
+        if let Err(e) = self.0 {
+            span.record_error(std::any::type_name::<E>(), e.to_string());
+        }
+    }
+}
+
+/// `Err(e)` with `e: Debug`.
+pub trait ErrDebug {
+    /// Records an error on `span`.
+    fn o11y_record(&self, span: &TracedSpan);
+}
+
+impl<T, E: Debug> ErrDebug for &&Outcome<'_, Result<T, E>> {
+    #[inline]
+    fn o11y_record(&self, span: &TracedSpan) {
+        if let Err(e) = self.0 {
+            span.record_error(std::any::type_name::<E>(), format!("{e:?}"));
+        }
+    }
+}
+
+/// Any other `Err(e)`: the message is the type name.
+pub trait ErrAny {
+    /// Records an error on `span`.
+    fn o11y_record(&self, span: &TracedSpan);
+}
+
+impl<T, E> ErrAny for &Outcome<'_, Result<T, E>> {
+    #[inline]
+    fn o11y_record(&self, span: &TracedSpan) {
+        if self.0.is_err() {
+            let name = std::any::type_name::<E>();
+            span.record_error(name, name.to_owned());
+        }
+    }
+}
+
+/// Not a `Result`: nothing to record.
+pub trait NotResult {
+    /// Records nothing.
+    fn o11y_record(&self, span: &TracedSpan);
+}
+
+impl<T: ?Sized> NotResult for Outcome<'_, T> {
+    #[inline(always)]
+    fn o11y_record(&self, _span: &TracedSpan) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_drop_paths_and_generics() {
+        assert_eq!(method_name("a::b::Orders", "place"), "Orders::place");
+        assert_eq!(
+            method_name("a::Wrapper<alloc::string::String>", "get"),
+            "Wrapper::get"
+        );
+        assert_eq!(method_name("u8", "f"), "u8::f");
+    }
+
+    #[test]
+    fn method_name_cache_serves_the_first_type_and_rebuilds_others() {
+        static CACHE: MethodName = MethodName::new();
+        assert!(matches!(CACHE.get("a::A", "m"), Cow::Borrowed("A::m")));
+        assert!(matches!(CACHE.get("a::A", "m"), Cow::Borrowed("A::m")));
+        assert_eq!(CACHE.get("b::B<u8>", "m"), "B::m");
+    }
+
+    #[test]
+    fn values_are_native_when_possible_and_debug_otherwise() {
+        #[derive(Debug)]
+        struct Id(u8);
+        let text = "alice";
+        let owned = String::from("bob");
+        assert_eq!((&ArgValue(&42_u32)).o11y_value(), Value::I64(42));
+        assert_eq!((&ArgValue(&u64::MAX)).o11y_value(), Value::from(u64::MAX.to_string()));
+        assert_eq!((&ArgValue(&true)).o11y_value(), Value::Bool(true));
+        assert_eq!((&ArgValue(&text)).o11y_value(), Value::from("alice"));
+        assert_eq!((&ArgValue(&&owned)).o11y_value(), Value::from("bob"));
+        assert_eq!((&ArgValue(&1.5_f32)).o11y_value(), Value::F64(1.5));
+        assert_eq!((&ArgValue(&Id(7))).o11y_value(), Value::from("Id(7)"));
+        assert_eq!((&ArgValue(&Some(3))).o11y_value(), Value::from("Some(3)"));
+    }
+}

@@ -69,8 +69,14 @@ impl CorrelationId {
 
     /// A new random id: 32 lowercase hex characters.
     pub fn generate() -> Self {
-        let (hi, lo) = (next_random(), next_random());
-        Self(Arc::from(format!("{hi:016x}{lo:016x}")))
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bits = (u128::from(next_random()) << 64) | u128::from(next_random());
+        let mut out = [0u8; 32];
+        for (i, c) in out.iter_mut().enumerate() {
+            let nibble = (bits >> (124 - 4 * i)) & 0xf;
+            *c = HEX.get(nibble as usize).copied().unwrap_or(b'0');
+        }
+        Self(Arc::from(v_str(&out)))
     }
 
     /// The id as text.

@@ -29,6 +29,7 @@
 //!
 //! # Features
 //! - `axum` (default): span names from axum's `MatchedPath`.
+//! - `reqwest`: [`TracingMiddleware`] for reqwest-middleware.
 #![cfg_attr(
     not(test),
     warn(
@@ -44,6 +45,8 @@ mod metrics;
 mod semconv;
 mod server;
 
+#[cfg(feature = "reqwest")]
+pub use client::reqwest::TracingMiddleware;
 pub use client::{Client, ClientLayer, ClientRoute, NoPropagation};
 pub use server::{Server, ServerLayer};
 

@@ -3,28 +3,21 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context as TaskContext, Poll},
-    time::Instant,
 };
 
-use opentelemetry::{
-    Context, KeyValue,
-    trace::{Status, TraceContextExt},
-};
 use pin_project_lite::pin_project;
 
-use crate::{metrics::ClientMetrics, semconv as sc};
+use super::instrument::{Call, Instrument};
 
 pin_project! {
     /// Response future of [`Client`](super::Client).
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        cx: Context,
-        start: Instant,
-        metrics: ClientMetrics,
-        attrs: Vec<KeyValue>,
-        done: bool,
+        call: Option<Call>,
+        instrument: Arc<Instrument>,
     }
 }
 
@@ -35,20 +28,11 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(
-        inner: F,
-        cx: Context,
-        start: Instant,
-        metrics: ClientMetrics,
-        attrs: Vec<KeyValue>,
-    ) -> Self {
+    pub(crate) fn new(inner: F, call: Call, instrument: Arc<Instrument>) -> Self {
         Self {
             inner,
-            cx,
-            start,
-            metrics,
-            attrs,
-            done: false,
+            call: Some(call),
+            instrument,
         }
     }
 }
@@ -62,40 +46,22 @@ where
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = {
-            let _attached = this.cx.clone().attach();
-            this.inner.poll(task)
+        let polled = match this.call.as_ref() {
+            Some(call) => {
+                let _attached = call.cx.clone().attach();
+                this.inner.poll(task)
+            }
+            None => this.inner.poll(task),
         };
         let Poll::Ready(result) = polled else {
             return Poll::Pending;
         };
-        if !*this.done {
-            *this.done = true;
-            let span = this.cx.span();
-            let error_type: Option<opentelemetry::Value> = match &result {
-                Ok(response) => {
-                    let code = response.status().as_u16();
-                    span.set_attribute(KeyValue::new(
-                        sc::HTTP_RESPONSE_STATUS_CODE,
-                        i64::from(code),
-                    ));
-                    this.attrs.push(KeyValue::new(
-                        sc::HTTP_RESPONSE_STATUS_CODE,
-                        i64::from(code),
-                    ));
-                    (code >= 400).then(|| sc::status_text(code))
-                }
-                Err(e) => Some(error_type(e).into()),
+        if let Some(call) = this.call.take() {
+            let outcome = match &result {
+                Ok(response) => Ok(response.status().as_u16()),
+                Err(e) => Err(error_type(e)),
             };
-            if let Some(kind) = error_type {
-                span.set_attribute(KeyValue::new(sc::ERROR_TYPE, kind.clone()));
-                span.set_status(Status::error(""));
-                this.attrs.push(KeyValue::new(sc::ERROR_TYPE, kind));
-            }
-            this.metrics
-                .duration
-                .record(this.start.elapsed().as_secs_f64(), this.attrs);
-            span.end();
+            this.instrument.finish(call, outcome);
         }
         Poll::Ready(result)
     }

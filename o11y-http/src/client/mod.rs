@@ -14,27 +14,26 @@
 //! ```
 
 mod future;
+mod instrument;
+#[cfg(feature = "reqwest")]
+pub(crate) mod reqwest;
 
 use std::{
     sync::Arc,
     task::{Context as TaskContext, Poll},
-    time::Instant,
 };
 
 use http::Request;
 use o11y_core::propagation::Propagator;
 use opentelemetry::{
-    Context, KeyValue,
-    global::BoxedTracer,
     metrics::MeterProvider,
-    trace::{SpanKind, TraceContextExt, Tracer, TracerProvider},
+    trace::{Tracer, TracerProvider},
 };
 use tower_layer::Layer;
 use tower_service::Service;
 
 pub use future::ResponseFuture;
-
-use crate::{metrics::ClientMetrics, semconv as sc};
+pub(crate) use instrument::Instrument;
 
 /// A request extension naming the route template of the call, for the span
 /// name (`GET /users/{id}`) and `url.template`.
@@ -46,18 +45,11 @@ pub struct ClientRoute(pub &'static str);
 #[derive(Clone, Copy, Debug)]
 pub struct NoPropagation;
 
-#[derive(Clone)]
-struct Config {
-    tracer: Arc<BoxedTracer>,
-    metrics: ClientMetrics,
-    propagator: Option<Propagator>,
-}
-
 /// Makes [`Client`] services: CLIENT spans and context injection for tower
 /// HTTP clients (hyper-util's legacy client, tonic channels, ...).
 #[derive(Clone)]
 pub struct ClientLayer {
-    config: Arc<Config>,
+    config: Arc<Instrument>,
 }
 
 impl std::fmt::Debug for ClientLayer {
@@ -75,13 +67,8 @@ impl Default for ClientLayer {
 impl ClientLayer {
     /// A layer using the global providers and the installed propagator.
     pub fn new() -> Self {
-        let config = Config {
-            tracer: Arc::new(opentelemetry::global::tracer("o11y-http")),
-            metrics: ClientMetrics::new(&opentelemetry::global::meter("o11y-http")),
-            propagator: None,
-        };
         Self {
-            config: Arc::new(config),
+            config: Arc::new(Instrument::global()),
         }
     }
 
@@ -92,20 +79,19 @@ impl ClientLayer {
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
-        Arc::make_mut(&mut self.config).tracer =
-            Arc::new(BoxedTracer::new(Box::new(provider.tracer("o11y-http"))));
+        Arc::make_mut(&mut self.config).set_tracer_provider(provider);
         self
     }
 
     /// Uses `provider` instead of the global meter provider.
     pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
-        Arc::make_mut(&mut self.config).metrics = ClientMetrics::new(&provider.meter("o11y-http"));
+        Arc::make_mut(&mut self.config).set_meter_provider(provider);
         self
     }
 
     /// Uses `propagator` instead of the installed one.
     pub fn propagator(mut self, propagator: Propagator) -> Self {
-        Arc::make_mut(&mut self.config).propagator = Some(propagator);
+        Arc::make_mut(&mut self.config).set_propagator(propagator);
         self
     }
 }
@@ -125,7 +111,7 @@ impl<S> Layer<S> for ClientLayer {
 #[derive(Clone)]
 pub struct Client<S> {
     inner: S,
-    config: Arc<Config>,
+    config: Arc<Instrument>,
 }
 
 impl<S> std::fmt::Debug for Client<S> {
@@ -163,67 +149,16 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let start = Instant::now();
-        let parent = Context::current();
-        let method = sc::method(req.method());
         let route = req.extensions().get::<ClientRoute>().map(|r| r.0);
-        let name = match route {
-            Some(r) => format!("{method} {r}"),
-            None => method.to_owned(),
-        };
-        let mut attrs = Vec::with_capacity(6);
-        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
-        let uri = req.uri();
-        if let Some(host) = uri.host() {
-            attrs.push(KeyValue::new(sc::SERVER_ADDRESS, host.to_owned()));
-            let port = uri
-                .port_u16()
-                .unwrap_or(if uri.scheme_str() == Some("https") {
-                    443
-                } else {
-                    80
-                });
-            attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
-        }
-        attrs.push(KeyValue::new(sc::URL_FULL, redacted_url(uri)));
-        if let Some(r) = route {
-            attrs.push(KeyValue::new("url.template", r));
-        }
-        let metric_attrs = attrs
-            .iter()
-            .filter(|kv| kv.key.as_str() != sc::URL_FULL)
-            .cloned()
-            .collect();
-        let builder = self
+        let propagate = req.extensions().get::<NoPropagation>().is_none();
+        let (method, uri) = (req.method().clone(), req.uri().clone());
+        let call = self
             .config
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Client)
-            .with_attributes(attrs);
-        let span = self.config.tracer.build_with_context(builder, &parent);
-        let cx = parent.with_span(span);
-        if req.extensions().get::<NoPropagation>().is_none() {
-            let propagator = self
-                .config
-                .propagator
-                .as_ref()
-                .unwrap_or_else(|| Propagator::global());
-            propagator.inject_headers(&cx, req.headers_mut());
-        }
+            .start(&method, &uri, route, req.headers_mut(), propagate);
         let future = {
-            let _attached = cx.clone().attach();
+            let _attached = call.cx.clone().attach();
             self.inner.call(req)
         };
-        ResponseFuture::new(future, cx, start, self.config.metrics.clone(), metric_attrs)
-    }
-}
-
-/// The URL without credentials or query (which may hold secrets).
-fn redacted_url(uri: &http::Uri) -> String {
-    let scheme = uri.scheme_str().unwrap_or("http");
-    match (uri.host(), uri.port_u16()) {
-        (Some(host), Some(port)) => format!("{scheme}://{host}:{port}{}", uri.path()),
-        (Some(host), None) => format!("{scheme}://{host}{}", uri.path()),
-        _ => uri.path().to_owned(),
+        ResponseFuture::new(future, call, self.config.clone())
     }
 }

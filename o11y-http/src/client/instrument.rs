@@ -1,0 +1,151 @@
+//! What every client integration shares: starting the CLIENT span with its
+//! attributes and injected headers, and ending it with the outcome.
+
+use std::{sync::Arc, time::Instant};
+
+use http::{HeaderMap, Method, Uri};
+use o11y_core::propagation::Propagator;
+use opentelemetry::{
+    Context, KeyValue,
+    global::BoxedTracer,
+    metrics::MeterProvider,
+    trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
+};
+
+use crate::{metrics::ClientMetrics, semconv as sc};
+
+/// Shared settings of the client integrations.
+#[derive(Clone)]
+pub(crate) struct Instrument {
+    tracer: Arc<BoxedTracer>,
+    metrics: ClientMetrics,
+    propagator: Option<Propagator>,
+}
+
+/// A started CLIENT span.
+pub(crate) struct Call {
+    pub(crate) cx: Context,
+    start: Instant,
+    attrs: Vec<KeyValue>,
+}
+
+impl Instrument {
+    pub(crate) fn global() -> Self {
+        Self {
+            tracer: Arc::new(opentelemetry::global::tracer("o11y-http")),
+            metrics: ClientMetrics::new(&opentelemetry::global::meter("o11y-http")),
+            propagator: None,
+        }
+    }
+
+    pub(crate) fn set_tracer_provider<P>(&mut self, provider: &P)
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        self.tracer = Arc::new(BoxedTracer::new(Box::new(provider.tracer("o11y-http"))));
+    }
+
+    pub(crate) fn set_meter_provider(&mut self, provider: &impl MeterProvider) {
+        self.metrics = ClientMetrics::new(&provider.meter("o11y-http"));
+    }
+
+    pub(crate) fn set_propagator(&mut self, propagator: Propagator) {
+        self.propagator = Some(propagator);
+    }
+
+    /// Starts the span as a child of the current context and, unless
+    /// `propagate` is false, injects it into `headers`.
+    pub(crate) fn start(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        route: Option<&'static str>,
+        headers: &mut HeaderMap,
+        propagate: bool,
+    ) -> Call {
+        let start = Instant::now();
+        let parent = Context::current();
+        let method = sc::method(method);
+        let name = match route {
+            Some(r) => format!("{method} {r}"),
+            None => method.to_owned(),
+        };
+        let mut attrs = Vec::with_capacity(6);
+        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
+        if let Some(host) = uri.host() {
+            attrs.push(KeyValue::new(sc::SERVER_ADDRESS, host.to_owned()));
+            let port = uri
+                .port_u16()
+                .unwrap_or(if uri.scheme_str() == Some("https") {
+                    443
+                } else {
+                    80
+                });
+            attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
+        }
+        if let Some(r) = route {
+            attrs.push(KeyValue::new("url.template", r));
+        }
+        let metric_attrs = attrs.clone();
+        attrs.push(KeyValue::new(sc::URL_FULL, redacted_url(uri)));
+        let builder = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Client)
+            .with_attributes(attrs);
+        let span = self.tracer.build_with_context(builder, &parent);
+        let cx = parent.with_span(span);
+        if propagate {
+            self.propagator
+                .as_ref()
+                .unwrap_or_else(|| Propagator::global())
+                .inject_headers(&cx, headers);
+        }
+        Call {
+            cx,
+            start,
+            attrs: metric_attrs,
+        }
+    }
+
+    /// Ends the span: `Ok(status)` for a response, `Err(error_type)` when
+    /// there was none (timeout, connection refused, ...).
+    pub(crate) fn finish(&self, mut call: Call, outcome: Result<u16, &'static str>) {
+        let span = call.cx.span();
+        let error_type: Option<opentelemetry::Value> = match outcome {
+            Ok(code) => {
+                span.set_attribute(KeyValue::new(
+                    sc::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(code),
+                ));
+                call.attrs.push(KeyValue::new(
+                    sc::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(code),
+                ));
+                (code >= 400).then(|| sc::status_text(code))
+            }
+            Err(kind) => Some(kind.into()),
+        };
+        if let Some(kind) = error_type {
+            span.set_attribute(KeyValue::new(sc::ERROR_TYPE, kind.clone()));
+            span.set_status(Status::error(""));
+            call.attrs.push(KeyValue::new(sc::ERROR_TYPE, kind));
+        }
+        self.metrics
+            .duration
+            .record(call.start.elapsed().as_secs_f64(), &call.attrs);
+        span.end();
+    }
+}
+
+/// The URL without credentials or query (which may hold secrets).
+fn redacted_url(uri: &Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    match (uri.host(), uri.port_u16()) {
+        (Some(host), Some(port)) => format!("{scheme}://{host}:{port}{}", uri.path()),
+        (Some(host), None) => format!("{scheme}://{host}{}", uri.path()),
+        _ => uri.path().to_owned(),
+    }
+}

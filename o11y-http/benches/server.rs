@@ -9,145 +9,28 @@
 //! Run: `cargo bench -p o11y-http --bench server`
 #![allow(missing_docs)]
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+mod common;
 
-use axum::{Router, body::Body, routing::get};
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::Request;
-use opentelemetry::{Context, trace::TracerProvider as _};
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider},
-    trace::{Sampler, SdkTracerProvider, SpanData, SpanProcessor},
-};
 use tower::ServiceExt;
-use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Debug, Clone, Default)]
-struct Counting(Arc<AtomicU64>);
-
-impl SpanProcessor for Counting {
-    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
-    fn on_end(&self, _: SpanData) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
-
-fn tracer_provider(counting: &Counting, sampler: Sampler) -> SdkTracerProvider {
-    SdkTracerProvider::builder()
-        .with_sampler(sampler)
-        .with_span_processor(counting.clone())
-        .build()
-}
-
-fn app() -> Router {
-    Router::new().route("/users/{id}", get(|| async { "ada" }))
-}
-
-fn request(traceparent: bool) -> Request<Body> {
-    let mut b = Request::get("http://api.local/users/42")
-        .header("user-agent", "bench/1.0")
-        .header("host", "api.local");
-    if traceparent {
-        b = b.header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        );
-    }
-    b.body(Body::empty()).unwrap_or_default()
-}
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let counting = Counting::default();
-    let always = tracer_provider(&counting, Sampler::AlwaysOn);
-    let tenth = tracer_provider(
-        &counting,
-        Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))),
-    );
-    let meters = SdkMeterProvider::builder()
-        .with_reader(
-            PeriodicReader::builder(InMemoryMetricExporter::default())
-                .with_interval(Duration::from_secs(3600))
-                .build(),
-        )
-        .build();
-    opentelemetry::global::set_tracer_provider(always.clone());
-    opentelemetry::global::set_meter_provider(meters.clone());
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(always.tracer("bench")));
-    let _default = tracing::subscriber::set_default(subscriber);
-
-    let variants: Vec<(&str, Router, bool)> = vec![
-        ("bare_axum", app(), true),
-        (
-            "o11y_server_layer",
-            app().layer(
-                o11y_http::ServerLayer::new()
-                    .tracer_provider(&always)
-                    .meter_provider(&meters),
-            ),
-            true,
-        ),
-        (
-            "o11y_server_layer_10pct_sampled",
-            app().layer(
-                o11y_http::ServerLayer::new()
-                    .tracer_provider(&tenth)
-                    .meter_provider(&meters),
-            ),
-            false,
-        ),
-        (
-            "tower_http_trace_layer",
-            app().layer(tower_http::trace::TraceLayer::new_for_http()),
-            true,
-        ),
-        (
-            "axum_tracing_opentelemetry",
-            app()
-                .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
-                .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default()),
-            true,
-        ),
-        (
-            "opentelemetry_instrumentation_tower",
-            app().layer(opentelemetry_instrumentation_tower::http::server::Layer::new()),
-            true,
-        ),
-    ];
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let setup = common::setup();
     let mut g = c.benchmark_group("server_request");
-    for (name, router, traceparent) in variants {
-        g.bench_function(name, |b| {
+    for (name, router, traceparent) in &setup.variants {
+        g.bench_function(*name, |b| {
             b.to_async(&rt).iter(|| {
                 let router = router.clone();
                 async move {
-                    let resp = router.oneshot(request(traceparent)).await;
+                    let resp = router.oneshot(common::request(*traceparent)).await;
                     std::hint::black_box(resp.map(|r| r.status()))
                 }
             })
         });
     }
     g.finish();
-    eprintln!(
-        "spans ended during the run: {}",
-        counting.0.load(Ordering::Relaxed)
-    );
+    eprintln!("spans ended during the run: {}", setup.counting.0.load(std::sync::atomic::Ordering::Relaxed));
 }
 
 criterion_group!(benches, bench);

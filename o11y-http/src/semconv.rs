@@ -57,7 +57,22 @@ pub(crate) fn host_port(authority: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// The status code as text for `error.type`, without allocating for common ones.
+/// The status code as text for `error.type` (three ASCII digits, no formatting machinery).
 pub(crate) fn status_text(code: u16) -> opentelemetry::Value {
-    opentelemetry::Value::from(code.to_string())
+    let digits = [b'0' + (code / 100 % 10) as u8, b'0' + (code / 10 % 10) as u8, b'0' + (code % 10) as u8];
+    opentelemetry::Value::from(String::from_utf8_lossy(&digits).into_owned())
+}
+
+/// `{method} {route}` without `format!`.
+pub(crate) fn span_name(method: &str, route: Option<&str>) -> String {
+    match route {
+        Some(route) => {
+            let mut name = String::with_capacity(method.len() + 1 + route.len());
+            name.push_str(method);
+            name.push(' ');
+            name.push_str(route);
+            name
+        }
+        None => method.to_owned(),
+    }
 }

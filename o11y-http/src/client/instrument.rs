@@ -69,8 +69,8 @@ impl Instrument {
         let parent = Context::current();
         let method = sc::method(method);
         let name = match route {
-            Some(r) => format!("{method} {r}"),
-            None => method.to_owned(),
+            Some(route) => std::borrow::Cow::Owned(sc::span_name(method, Some(route))),
+            None => std::borrow::Cow::Borrowed(method),
         };
         let mut attrs = Vec::with_capacity(6);
         attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));

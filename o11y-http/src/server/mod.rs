@@ -14,7 +14,7 @@ use http::{HeaderValue, Request, Response};
 use o11y_core::{CorrelationContextExt, CorrelationId, propagation::DuplicateTraceparent};
 use opentelemetry::{
     Context, KeyValue,
-    trace::{Link, SpanKind, TraceContextExt, Tracer},
+    trace::{Link, Span as _, SpanKind, TraceContextExt, Tracer},
 };
 use tower_service::Service;
 
@@ -80,16 +80,9 @@ where
             .unwrap_or_else(CorrelationId::generate);
         let method = sc::method(&parts.method);
         let route = route(config, &parts);
-        let name = match &route {
-            Some(r) => format!("{method} {r}"),
-            None => method.to_owned(),
-        };
-        let attributes = request_attributes(config, &parts, method, route.as_deref(), &correlation);
-        let mut builder = config
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Server)
-            .with_attributes(attributes);
+        // Named and described only once the sampler kept it: an unsampled
+        // request pays for neither the name nor the attributes.
+        let mut builder = config.tracer.span_builder(method).with_kind(SpanKind::Server);
         let remote = extracted.span().span_context().clone();
         let parent = if config.public_endpoint && remote.is_valid() {
             builder = builder.with_links(vec![Link::with_context(remote)]);
@@ -97,7 +90,13 @@ where
         } else {
             extracted.clone()
         };
-        let span = config.tracer.build_with_context(builder, &parent);
+        let mut span = config.tracer.build_with_context(builder, &parent);
+        if span.is_recording() {
+            if route.is_some() {
+                span.update_name(sc::span_name(method, route.as_deref()));
+            }
+            span.set_attributes(request_attributes(config, &parts, method, route.as_deref(), &correlation));
+        }
         let mut cx = parent
             .with_span(span)
             .with_correlation_id(correlation.clone());

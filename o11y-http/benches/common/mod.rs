@@ -1,0 +1,99 @@
+//! Setup shared by the server benchmarks: the variants and their providers.
+#![allow(dead_code)]
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, body::Body, routing::get};
+use http::Request;
+use opentelemetry::{Context, trace::TracerProvider as _};
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider},
+    trace::{Sampler, SdkTracerProvider, SpanData, SpanProcessor},
+};
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Debug, Clone, Default)]
+pub struct Counting(pub Arc<AtomicU64>);
+
+impl SpanProcessor for Counting {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+    fn on_end(&self, _: SpanData) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+pub fn tracer_provider(counting: &Counting, sampler: Sampler) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .with_span_processor(counting.clone())
+        .build()
+}
+
+pub fn app() -> Router {
+    Router::new().route("/users/{id}", get(|| async { "ada" }))
+}
+
+pub fn request(traceparent: bool) -> Request<Body> {
+    let mut b = Request::get("http://api.local/users/42")
+        .header("user-agent", "bench/1.0")
+        .header("host", "api.local");
+    if traceparent {
+        b = b.header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        );
+    }
+    b.body(Body::empty()).unwrap_or_default()
+}
+
+
+/// Every variant, in the order they are reported; `bool` says whether the
+/// request carries a sampled `traceparent`.
+pub struct Setup {
+    pub counting: Counting,
+    pub variants: Vec<(&'static str, Router, bool)>,
+    _default: tracing::subscriber::DefaultGuard,
+}
+
+pub fn setup() -> Setup {
+    let counting = Counting::default();
+    let always = tracer_provider(&counting, Sampler::AlwaysOn);
+    let tenth = tracer_provider(&counting, Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))));
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(InMemoryMetricExporter::default()).with_interval(Duration::from_secs(3600)).build())
+        .build();
+    opentelemetry::global::set_tracer_provider(always.clone());
+    opentelemetry::global::set_meter_provider(meters.clone());
+    let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(always.tracer("bench")));
+    let default = tracing::subscriber::set_default(subscriber);
+    let variants: Vec<(&'static str, Router, bool)> = vec![
+        ("bare_axum", app(), true),
+        ("o11y_server_layer", app().layer(o11y_http::ServerLayer::new().tracer_provider(&always).meter_provider(&meters)), true),
+        ("o11y_server_layer_10pct_sampled", app().layer(o11y_http::ServerLayer::new().tracer_provider(&tenth).meter_provider(&meters)), false),
+        ("tower_http_trace_layer", app().layer(tower_http::trace::TraceLayer::new_for_http()), true),
+        (
+            "axum_tracing_opentelemetry",
+            app()
+                .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+                .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default()),
+            true,
+        ),
+        ("opentelemetry_instrumentation_tower", app().layer(opentelemetry_instrumentation_tower::http::server::Layer::new()), true),
+    ];
+    let _ = Ordering::Relaxed;
+    let _ = Context::new();
+    Setup { counting, variants, _default: default }
+}

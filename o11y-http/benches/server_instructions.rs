@@ -1,0 +1,32 @@
+//! Instructions per request, counted by callgrind, for one variant of the
+//! server benchmark: the run is deterministic, so the figures do not move
+//! with the machine's load.
+//!
+//! Run: `bash o11y-http/benches/instructions.sh` (it builds this, runs every
+//! variant under `valgrind --tool=callgrind` with 0 and N requests, and prints
+//! the difference divided by N).
+#![allow(missing_docs)]
+
+mod common;
+
+use tower::ServiceExt;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let variant = args.next().unwrap_or_else(|| "bare_axum".to_owned());
+    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let setup = common::setup();
+    let Some((_, router, traceparent)) = setup.variants.iter().find(|(name, _, _)| *name == variant) else {
+        eprintln!("unknown variant {variant}");
+        std::process::exit(2);
+    };
+    rt.block_on(async {
+        // Warm up caches and lazily built state once, whatever n is.
+        let _ = router.clone().oneshot(common::request(*traceparent)).await;
+        for _ in 0..n {
+            let resp = router.clone().oneshot(common::request(*traceparent)).await;
+            std::hint::black_box(resp.map(|r| r.status()).ok());
+        }
+    });
+}

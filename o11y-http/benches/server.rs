@@ -15,7 +15,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tower::ServiceExt;
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let setup = common::setup();
     let mut g = c.benchmark_group("server_request");
     for (name, router, traceparent) in &setup.variants {
@@ -30,7 +33,10 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
-    eprintln!("spans ended during the run: {}", setup.counting.0.load(std::sync::atomic::Ordering::Relaxed));
+    eprintln!(
+        "spans ended during the run: {}",
+        setup.counting.0.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 criterion_group!(benches, bench);

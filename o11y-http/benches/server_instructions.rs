@@ -15,9 +15,14 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let variant = args.next().unwrap_or_else(|| "bare_axum".to_owned());
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let setup = common::setup();
-    let Some((_, router, traceparent)) = setup.variants.iter().find(|(name, _, _)| *name == variant) else {
+    let Some((_, router, traceparent)) =
+        setup.variants.iter().find(|(name, _, _)| *name == variant)
+    else {
         eprintln!("unknown variant {variant}");
         std::process::exit(2);
     };

@@ -59,7 +59,11 @@ pub(crate) fn host_port(authority: &str) -> (&str, Option<u16>) {
 
 /// The status code as text for `error.type` (three ASCII digits, no formatting machinery).
 pub(crate) fn status_text(code: u16) -> opentelemetry::Value {
-    let digits = [b'0' + (code / 100 % 10) as u8, b'0' + (code / 10 % 10) as u8, b'0' + (code % 10) as u8];
+    let digits = [
+        b'0' + (code / 100 % 10) as u8,
+        b'0' + (code / 10 % 10) as u8,
+        b'0' + (code % 10) as u8,
+    ];
     opentelemetry::Value::from(String::from_utf8_lossy(&digits).into_owned())
 }
 

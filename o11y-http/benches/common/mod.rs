@@ -59,7 +59,6 @@ pub fn request(traceparent: bool) -> Request<Body> {
     b.body(Body::empty()).unwrap_or_default()
 }
 
-
 /// Every variant, in the order they are reported; `bool` says whether the
 /// request carries a sampled `traceparent`.
 pub struct Setup {
@@ -71,19 +70,47 @@ pub struct Setup {
 pub fn setup() -> Setup {
     let counting = Counting::default();
     let always = tracer_provider(&counting, Sampler::AlwaysOn);
-    let tenth = tracer_provider(&counting, Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))));
+    let tenth = tracer_provider(
+        &counting,
+        Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))),
+    );
     let meters = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(InMemoryMetricExporter::default()).with_interval(Duration::from_secs(3600)).build())
+        .with_reader(
+            PeriodicReader::builder(InMemoryMetricExporter::default())
+                .with_interval(Duration::from_secs(3600))
+                .build(),
+        )
         .build();
     opentelemetry::global::set_tracer_provider(always.clone());
     opentelemetry::global::set_meter_provider(meters.clone());
-    let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(always.tracer("bench")));
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(always.tracer("bench")));
     let default = tracing::subscriber::set_default(subscriber);
     let variants: Vec<(&'static str, Router, bool)> = vec![
         ("bare_axum", app(), true),
-        ("o11y_server_layer", app().layer(o11y_http::ServerLayer::new().tracer_provider(&always).meter_provider(&meters)), true),
-        ("o11y_server_layer_10pct_sampled", app().layer(o11y_http::ServerLayer::new().tracer_provider(&tenth).meter_provider(&meters)), false),
-        ("tower_http_trace_layer", app().layer(tower_http::trace::TraceLayer::new_for_http()), true),
+        (
+            "o11y_server_layer",
+            app().layer(
+                o11y_http::ServerLayer::new()
+                    .tracer_provider(&always)
+                    .meter_provider(&meters),
+            ),
+            true,
+        ),
+        (
+            "o11y_server_layer_10pct_sampled",
+            app().layer(
+                o11y_http::ServerLayer::new()
+                    .tracer_provider(&tenth)
+                    .meter_provider(&meters),
+            ),
+            false,
+        ),
+        (
+            "tower_http_trace_layer",
+            app().layer(tower_http::trace::TraceLayer::new_for_http()),
+            true,
+        ),
         (
             "axum_tracing_opentelemetry",
             app()
@@ -91,9 +118,17 @@ pub fn setup() -> Setup {
                 .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default()),
             true,
         ),
-        ("opentelemetry_instrumentation_tower", app().layer(opentelemetry_instrumentation_tower::http::server::Layer::new()), true),
+        (
+            "opentelemetry_instrumentation_tower",
+            app().layer(opentelemetry_instrumentation_tower::http::server::Layer::new()),
+            true,
+        ),
     ];
     let _ = Ordering::Relaxed;
     let _ = Context::new();
-    Setup { counting, variants, _default: default }
+    Setup {
+        counting,
+        variants,
+        _default: default,
+    }
 }

@@ -82,7 +82,10 @@ where
         let route = route(config, &parts);
         // Named and described only once the sampler kept it: an unsampled
         // request pays for neither the name nor the attributes.
-        let mut builder = config.tracer.span_builder(method).with_kind(SpanKind::Server);
+        let mut builder = config
+            .tracer
+            .span_builder(method)
+            .with_kind(SpanKind::Server);
         let remote = extracted.span().span_context().clone();
         let parent = if config.public_endpoint && remote.is_valid() {
             builder = builder.with_links(vec![Link::with_context(remote)]);
@@ -95,7 +98,13 @@ where
             if route.is_some() {
                 span.update_name(sc::span_name(method, route.as_deref()));
             }
-            span.set_attributes(request_attributes(config, &parts, method, route.as_deref(), &correlation));
+            span.set_attributes(request_attributes(
+                config,
+                &parts,
+                method,
+                route.as_deref(),
+                &correlation,
+            ));
         }
         let mut cx = parent
             .with_span(span)

@@ -1,10 +1,17 @@
 //! Run: `cargo run -p quickstart`
 //!
 //! Starts a `frontend` and a `backend` axum service on loopback ports in this
-//! process, sends one request through both, and prints the captured spans as
-//! a tree. Exits non-zero unless both hops belong to one trace.
+//! process, sends one request through both, and prints the JSON log lines of
+//! both hops and the captured spans as a tree. Exits non-zero unless both hops
+//! belong to one trace and every log line carries that trace's id.
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+use std::{
+    io::Write,
+    net::SocketAddr,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{Router, extract::State, routing::get};
 use bytes::Bytes;
@@ -16,6 +23,24 @@ use o11y::{
     testing::Capture,
 };
 use tower::{ServiceBuilder, ServiceExt, util::BoxCloneSyncService};
+use tracing_subscriber::{Layer, filter::Targets, layer::SubscriberExt};
+
+/// Keeps the log lines so they can be checked, then printed.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -76,12 +101,20 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<bool, BoxError> {
     let capture = Capture::new();
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let logs = o11y::log::JsonLayer::new()
+        .with_service("quickstart")
+        .with_writer(move || writer.clone())
+        .with_filter(Targets::new().with_target("quickstart", tracing::Level::INFO));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(logs))?;
 
     let backend = Router::new()
         .route(
             "/users/{id}",
             get(
                 |axum::extract::Path(id): axum::extract::Path<u32>| async move {
+                    tracing::info!(user_id = id, hop = "backend", "user loaded");
                     format!("{{\"id\":{id},\"name\":\"Ada\"}}")
                 },
             ),
@@ -96,6 +129,11 @@ async fn run() -> Result<bool, BoxError> {
             get(
                 |State((client, backend)): State<(_, SocketAddr)>,
                  axum::extract::Path(id): axum::extract::Path<u32>| async move {
+                    tracing::info!(
+                        user_id = id,
+                        hop = "frontend",
+                        "fetching the user from the backend"
+                    );
                     match get_text(&client, format!("http://{backend}/users/{id}")).await {
                         Ok((_, _, body)) => (http::StatusCode::OK, body),
                         Err(e) => (http::StatusCode::BAD_GATEWAY, e.to_string()),
@@ -122,7 +160,26 @@ async fn run() -> Result<bool, BoxError> {
     let spans = capture.wait_until(Duration::from_secs(5), |s| {
         s.iter().filter(|s| s.kind() == SpanKind::Server).count() == 2
     });
+    let logged = String::from_utf8_lossy(&lines.0.lock().map_err(|_| "poisoned")?).into_owned();
+    println!("log lines:");
+    print!("{logged}");
+    println!("\nspans:");
     print!("{}", spans.render_tree());
+    let trace_id = spans
+        .trace_ids()
+        .first()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let carries_ids = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .is_ok_and(|v| v["trace_id"] == trace_id.as_str() && v["correlation_id"] == correlation)
+    };
+    if logged.lines().count() != 2 || !logged.lines().all(carries_ids) {
+        eprintln!(
+            "\nFAILED: expected two JSON log lines carrying trace {trace_id} and correlation id {correlation}"
+        );
+        return Ok(false);
+    }
     let one_trace = spans.trace_ids().len() == 1;
     let hops = spans
         .iter()

@@ -25,6 +25,7 @@ pub(crate) struct Traced {
     pub(crate) start: Instant,
     pub(crate) metrics: ServerMetrics,
     pub(crate) metric_attrs: Vec<KeyValue>,
+    pub(crate) active_slot: usize,
     pub(crate) correlation: Option<(HeaderName, HeaderValue)>,
     pub(crate) traceresponse: bool,
 }
@@ -162,8 +163,6 @@ fn record_panic(mut t: Traced, panic: &(dyn Any + Send)) {
 fn end(t: &Traced, span: &opentelemetry::trace::SpanRef<'_>) {
     let elapsed = t.start.elapsed().as_secs_f64();
     t.metrics.duration.record(elapsed, &t.metric_attrs);
-    t.metrics
-        .active
-        .add(-1, t.metric_attrs.get(..2).unwrap_or_default());
+    t.metrics.active.add(t.active_slot, -1);
     span.end();
 }

@@ -120,10 +120,13 @@ where
             );
         }
         let metric_attrs = metric_attributes(method, route, &parts);
-        config
-            .metrics
-            .active
-            .add(1, metric_attrs.get(..2).unwrap_or_default());
+        let scheme = if parts.uri.scheme_str() == Some("https") {
+            "https"
+        } else {
+            "http"
+        };
+        let active_slot = crate::metrics::Active::slot(method, scheme);
+        config.metrics.active.add(active_slot, 1);
         let correlation_header = config.propagator().correlation_header().cloned();
         let correlation_value = correlation_header.and_then(|name| {
             HeaderValue::from_str(correlation.as_str())
@@ -141,6 +144,7 @@ where
                 start,
                 metrics: config.metrics.clone(),
                 metric_attrs,
+                active_slot,
                 correlation: correlation_value,
                 traceresponse: config.traceresponse,
             },

@@ -72,6 +72,8 @@ pub(crate) const DURATION_BOUNDARIES: [f64; 14] = [
 #[derive(Clone, Debug)]
 pub(crate) struct ServerMetrics {
     pub(crate) duration: Histogram<f64>,
+    pub(crate) request_size: Histogram<u64>,
+    pub(crate) response_size: Histogram<u64>,
     pub(crate) active: Arc<Active>,
     _active_instrument: ObservableUpDownCounter<i64>,
 }
@@ -85,6 +87,16 @@ impl ServerMetrics {
                 .with_unit("s")
                 .with_description("Duration of HTTP server requests.")
                 .with_boundaries(DURATION_BOUNDARIES.to_vec())
+                .build(),
+            request_size: meter
+                .u64_histogram("http.server.request.body.size")
+                .with_unit("By")
+                .with_description("Size of HTTP server request bodies.")
+                .build(),
+            response_size: meter
+                .u64_histogram("http.server.response.body.size")
+                .with_unit("By")
+                .with_description("Size of HTTP server response bodies.")
                 .build(),
             active: active.clone(),
             _active_instrument: meter

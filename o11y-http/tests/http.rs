@@ -451,7 +451,11 @@ async fn server_metrics_are_recorded() {
     let capture = Capture::new();
     let router = Router::new()
         .route("/items/{id}", get(|| async { "x" }))
-        .layer(layer(&capture, "svc").meter_provider(&meters));
+        .layer(
+            layer(&capture, "svc")
+                .meter_provider(&meters)
+                .record_body_sizes(true),
+        );
     let addr = serve(router).await;
     for i in 0..3 {
         send(&raw_client(), format!("http://{addr}/items/{i}"), &[]).await;
@@ -461,6 +465,7 @@ async fn server_metrics_are_recorded() {
     let metrics = exporter.get_finished_metrics().unwrap();
     let mut count = None;
     let mut active = None;
+    let mut response_bytes = None;
     for rm in &metrics {
         for scope in rm.scope_metrics() {
             for m in scope.metrics() {
@@ -492,6 +497,15 @@ async fn server_metrics_are_recorded() {
                         count = Some(p.count());
                     }
                     (
+                        "http.server.response.body.size",
+                        AggregatedMetrics::U64(
+                            opentelemetry_sdk::metrics::data::MetricData::Histogram(h),
+                        ),
+                    ) => {
+                        let p = h.data_points().next().unwrap();
+                        response_bytes = Some((p.count(), p.sum()));
+                    }
+                    (
                         "http.server.active_requests",
                         AggregatedMetrics::I64(opentelemetry_sdk::metrics::data::MetricData::Sum(
                             s,
@@ -506,4 +520,59 @@ async fn server_metrics_are_recorded() {
     }
     assert_eq!(count, Some(3));
     assert_eq!(active, Some(0), "every request finished");
+    assert_eq!(response_bytes, Some((3, 3)), "three one-byte bodies");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_recorded_as_an_error() {
+    let capture = Capture::new();
+    let svc = tower::ServiceBuilder::new()
+        .layer(layer(&capture, "svc"))
+        .service(tower::service_fn(|_req: Request<Full<Bytes>>| async move {
+            if true {
+                panic!("handler exploded");
+            }
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        }));
+    let req = Request::get("http://svc.local/boom")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let joined = tokio::spawn(svc.oneshot(req)).await;
+    assert!(
+        joined.unwrap_err().is_panic(),
+        "the panic goes on to the server, as without the layer"
+    );
+    let spans = capture.wait_for(1);
+    let span = spans.find("GET");
+    assert!(span.is_error());
+    assert_eq!(span.attr_str("error.type").as_deref(), Some("panic"));
+    let event = span.event("exception").expect("an exception event");
+    assert!(event.iter().any(
+        |kv| kv.key.as_str() == "exception.message" && kv.value.as_str() == "handler exploded"
+    ));
+}
+
+#[tokio::test]
+async fn traceresponse_route_fn_and_query_options() {
+    let capture = Capture::new();
+    let router = Router::new()
+        .route("/search", get(|| async { "found" }))
+        .layer(
+            layer(&capture, "svc")
+                .traceresponse(true)
+                .record_query(true)
+                .route_fn(|parts| {
+                    (parts.uri.path() == "/search").then(|| "/search (custom)".to_owned())
+                }),
+        );
+    let addr = serve(router).await;
+    let (_, headers, _) = send(&raw_client(), format!("http://{addr}/search?q=rust"), &[]).await;
+    let spans = capture.wait_for(1);
+    let span = spans.find("GET /search (custom)");
+    assert_eq!(span.attr_str("url.query").as_deref(), Some("q=rust"));
+    let traceresponse = headers["traceresponse"].to_str().unwrap();
+    assert_eq!(
+        traceresponse,
+        format!("00-{}-{}-01", span.trace_id(), span.span_id())
+    );
 }

@@ -26,6 +26,8 @@ pub(crate) struct Traced {
     pub(crate) metrics: ServerMetrics,
     pub(crate) metric_attrs: Vec<KeyValue>,
     pub(crate) active_slot: usize,
+    /// `Some(request size)` when body sizes are recorded.
+    pub(crate) body_sizes: Option<Option<u64>>,
     pub(crate) correlation: Option<(HeaderName, HeaderValue)>,
     pub(crate) traceresponse: bool,
 }
@@ -63,6 +65,7 @@ impl<F> ResponseFuture<F> {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body,
 {
     type Output = F::Output;
 
@@ -94,7 +97,10 @@ where
     }
 }
 
-fn finish<B, E>(mut t: Traced, result: Result<Response<B>, E>) -> Result<Response<B>, E> {
+fn finish<B: http_body::Body, E>(
+    mut t: Traced,
+    result: Result<Response<B>, E>,
+) -> Result<Response<B>, E> {
     let span = t.cx.span();
     match result {
         Ok(mut response) => {
@@ -112,6 +118,15 @@ fn finish<B, E>(mut t: Traced, result: Result<Response<B>, E>) -> Result<Respons
                 span.set_status(Status::error(""));
                 t.metric_attrs
                     .push(KeyValue::new(sc::ERROR_TYPE, sc::status_text(code)));
+            }
+            if let Some(request) = t.body_sizes {
+                if let Some(size) = request {
+                    t.metrics.request_size.record(size, &t.metric_attrs);
+                }
+                let size = http_body::Body::size_hint(response.body()).exact();
+                if let Some(size) = size.or_else(|| super::content_length(response.headers())) {
+                    t.metrics.response_size.record(size, &t.metric_attrs);
+                }
             }
             if let Some((name, value)) = t.correlation.take() {
                 response.headers_mut().insert(name, value);

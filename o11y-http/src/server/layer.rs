@@ -33,6 +33,7 @@ pub(crate) struct Config {
     pub(crate) public_endpoint: bool,
     pub(crate) traceresponse: bool,
     pub(crate) record_query: bool,
+    pub(crate) body_sizes: bool,
 }
 
 impl Config {
@@ -89,6 +90,7 @@ impl ServerLayer {
             public_endpoint: false,
             traceresponse: false,
             record_query: false,
+            body_sizes: false,
         };
         Self {
             config: Arc::new(config),
@@ -185,6 +187,13 @@ impl ServerLayer {
     /// Adds a `traceresponse` header (W3C Trace Context Level 2) to responses.
     pub fn traceresponse(self, enabled: bool) -> Self {
         self.edit(|c| c.traceresponse = enabled)
+    }
+
+    /// Records `http.server.request.body.size` and
+    /// `http.server.response.body.size` (bytes, from `Content-Length` where
+    /// the message has one). Off by default: two more measurements per request.
+    pub fn record_body_sizes(self, enabled: bool) -> Self {
+        self.edit(|c| c.body_sizes = enabled)
     }
 
     /// Records `url.query` (off by default: queries may hold secrets).

@@ -55,6 +55,8 @@ impl<S> Server<S> {
 impl<S, ReqB, ResB> Service<Request<ReqB>> for Server<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
+    ReqB: http_body::Body,
+    ResB: http_body::Body,
 {
     type Response = Response<ResB>;
     type Error = S::Error;
@@ -127,6 +129,14 @@ where
         };
         let active_slot = crate::metrics::Active::slot(method, scheme);
         config.metrics.active.add(active_slot, 1);
+        let request_size = config
+            .body_sizes
+            .then(|| {
+                http_body::Body::size_hint(&body)
+                    .exact()
+                    .or_else(|| content_length(&parts.headers))
+            })
+            .flatten();
         let correlation_header = config.propagator().correlation_header().cloned();
         let correlation_value = correlation_header.and_then(|name| {
             HeaderValue::from_str(correlation.as_str())
@@ -145,6 +155,7 @@ where
                 metrics: config.metrics.clone(),
                 metric_attrs,
                 active_slot,
+                body_sizes: config.body_sizes.then_some(request_size),
                 correlation: correlation_value,
                 traceresponse: config.traceresponse,
             },
@@ -258,4 +269,15 @@ fn metric_attributes(
         attrs.push(KeyValue::new(sc::HTTP_ROUTE, route));
     }
     attrs
+}
+
+/// The `Content-Length` of a message, when it has a valid one.
+pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

@@ -64,10 +64,15 @@ pub fn request(traceparent: bool) -> Request<Body> {
 pub struct Setup {
     pub counting: Counting,
     pub variants: Vec<(&'static str, Router, bool)>,
-    _default: tracing::subscriber::DefaultGuard,
 }
 
 pub fn setup() -> Setup {
+    setup_global()
+}
+
+/// The variants; the tracing subscriber is installed globally, so requests
+/// served on other threads see it too.
+pub fn setup_global() -> Setup {
     let counting = Counting::default();
     let always = tracer_provider(&counting, Sampler::AlwaysOn);
     let tenth = tracer_provider(
@@ -85,7 +90,8 @@ pub fn setup() -> Setup {
     opentelemetry::global::set_meter_provider(meters.clone());
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(always.tracer("bench")));
-    let default = tracing::subscriber::set_default(subscriber);
+    // Ignored when a subscriber is installed already (a second setup in one process).
+    let _ = tracing::subscriber::set_global_default(subscriber);
     let variants: Vec<(&'static str, Router, bool)> = vec![
         ("bare_axum", app(), true),
         (
@@ -129,6 +135,5 @@ pub fn setup() -> Setup {
     Setup {
         counting,
         variants,
-        _default: default,
     }
 }

@@ -31,6 +31,11 @@
 //! that a service never picks a second, incompatible version.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The README's code, compiled as a doctest so that it stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 #[cfg(feature = "prometheus")]
 pub use o11y_core::PrometheusHandle;
 #[cfg(feature = "testing")]

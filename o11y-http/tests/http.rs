@@ -576,3 +576,45 @@ async fn traceresponse_route_fn_and_query_options() {
         format!("00-{}-{}-01", span.trace_id(), span.span_id())
     );
 }
+
+fn last_active(meters: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> Option<i64> {
+    meters.force_flush().unwrap();
+    let metrics = exporter.get_finished_metrics().unwrap();
+    let last = metrics.last()?;
+    last.scope_metrics()
+        .flat_map(|s| s.metrics())
+        .find(|m| m.name() == "http.server.active_requests")
+        .and_then(|m| match m.data() {
+            AggregatedMetrics::I64(opentelemetry_sdk::metrics::data::MetricData::Sum(s)) => {
+                Some(s.data_points().map(|p| p.value()).sum())
+            }
+            _ => None,
+        })
+}
+
+#[tokio::test]
+async fn a_cancelled_request_leaves_the_active_count() {
+    use std::{future::Future, task::Poll};
+    use tower::Service;
+    let exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let capture = Capture::new();
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer(&capture, "svc").meter_provider(&meters))
+        .service(tower::service_fn(|_req: Request<Full<Bytes>>| {
+            std::future::pending::<Result<http::Response<Full<Bytes>>, std::convert::Infallible>>()
+        }));
+    let req = Request::get("http://svc.local/slow")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut fut = Box::pin(svc.call(req));
+    let pending = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx).is_pending())).await;
+    assert!(pending);
+    assert_eq!(last_active(&meters, &exporter), Some(1));
+    drop(fut); // the client went away
+    assert_eq!(last_active(&meters, &exporter), Some(0));
+    let spans = capture.wait_for(1);
+    assert_eq!(spans.len(), 1, "the span ends when the request is dropped");
+}

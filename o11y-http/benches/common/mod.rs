@@ -132,8 +132,5 @@ pub fn setup_global() -> Setup {
     ];
     let _ = Ordering::Relaxed;
     let _ = Context::new();
-    Setup {
-        counting,
-        variants,
-    }
+    Setup { counting, variants }
 }

@@ -25,7 +25,9 @@ pub(crate) struct Traced {
     pub(crate) start: Instant,
     pub(crate) metrics: ServerMetrics,
     pub(crate) metric_attrs: Vec<KeyValue>,
-    pub(crate) active_slot: usize,
+    /// Keeps the request in `http.server.active_requests` until dropped,
+    /// also when the response future is dropped before completing.
+    pub(crate) _in_flight: crate::metrics::InFlight,
     /// `Some(request size)` when body sizes are recorded.
     pub(crate) body_sizes: Option<Option<u64>>,
     pub(crate) correlation: Option<(HeaderName, HeaderValue)>,
@@ -178,6 +180,5 @@ fn record_panic(mut t: Traced, panic: &(dyn Any + Send)) {
 fn end(t: &Traced, span: &opentelemetry::trace::SpanRef<'_>) {
     let elapsed = t.start.elapsed().as_secs_f64();
     t.metrics.duration.record(elapsed, &t.metric_attrs);
-    t.metrics.active.add(t.active_slot, -1);
     span.end();
 }

@@ -128,7 +128,7 @@ where
             "http"
         };
         let active_slot = crate::metrics::Active::slot(method, scheme);
-        config.metrics.active.add(active_slot, 1);
+        let in_flight = config.metrics.active.enter(active_slot);
         let request_size = config
             .body_sizes
             .then(|| {
@@ -154,7 +154,7 @@ where
                 start,
                 metrics: config.metrics.clone(),
                 metric_attrs,
-                active_slot,
+                _in_flight: in_flight,
                 body_sizes: config.body_sizes.then_some(request_size),
                 correlation: correlation_value,
                 traceresponse: config.traceresponse,

@@ -16,14 +16,15 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `http` | [`http`]: tower server and client layers |
-//! | `queue` | [`queue`]: trace context across message queues |
-//! | `log` | [`log`]: the JSON log layer, installed by [`init`] |
-//! | `macros` | `#[o11y::main]`, `#[o11y::traced]` |
+//! | `http` | `o11y::http`: tower server and client layers |
+//! | `reqwest` | `o11y::http::TracingMiddleware` for reqwest-middleware |
+//! | `queue` | `o11y::queue`: trace context across message queues |
+//! | `log` | `o11y::log`: the JSON log layer, installed by [`init`] |
+//! | `macros` | `#[o11y::main]`, `#[o11y::traced]` (`#[o11y::main]` builds the service's own tokio runtime: depend on `tokio` with `rt-multi-thread` and `macros`) |
 //! | `otlp`, `otlp-grpc`, `otlp-http` | OTLP export |
 //! | `stdout` | console exporters |
 //! | `prometheus` | a Prometheus text exposition for `/metrics` |
-//! | `testing` | [`testing`]: in-memory span capture and trace-tree assertions |
+//! | `testing` | `o11y::testing`: in-memory span capture and trace-tree assertions |
 //! | `full` | everything but `testing` |
 //!
 //! The OpenTelemetry crates this was built with are re-exported

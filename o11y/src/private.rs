@@ -43,7 +43,7 @@ pub fn start_main(builder: Builder) -> Option<Guard> {
 
 /// Calls `f` once. Passing the body as a `FnOnce` lets it return borrows of
 /// what it captured (`&mut self.field`), as the function itself could.
-#[inline(always)]
+#[inline]
 pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
@@ -58,21 +58,23 @@ pub struct TracedSpan {
 
 impl TracedSpan {
     /// Starts the span; `attributes` are given to the sampler.
-    #[inline]
+    #[inline(always)]
     pub fn start(
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         attributes: Vec<KeyValue>,
     ) -> Self {
         let tracer = global::tracer(SCOPE);
-        let mut builder = tracer.span_builder(name).with_kind(kind);
-        if !attributes.is_empty() {
-            builder = builder.with_attributes(attributes);
-        }
-        let parent = Context::current();
-        let span = builder.start_with_context(&tracer, &parent);
+        // One chain: a `SpanBuilder` is large, and each rebinding copies it.
+        // `start` borrows the current context as the parent; only the
+        // context holding the span is a clone.
+        let span = tracer
+            .span_builder(name)
+            .with_kind(kind)
+            .with_attributes(attributes)
+            .start(&tracer);
         Self {
-            cx: parent.with_span(span),
+            cx: Context::current_with_span(span),
         }
     }
 
@@ -89,6 +91,7 @@ impl TracedSpan {
     }
 
     /// Status ERROR, `error.type`, and an `exception` event.
+    #[inline]
     pub fn record_error(&self, type_name: &'static str, message: String) {
         let span = self.cx.span();
         span.set_attribute(KeyValue::new("error.type", type_name));
@@ -104,6 +107,7 @@ impl TracedSpan {
 }
 
 impl Drop for TracedSpan {
+    #[inline(always)]
     fn drop(&mut self) {
         let span = self.cx.span();
         if std::thread::panicking() {
@@ -165,6 +169,7 @@ pub trait NativeValue {
 macro_rules! native_int {
     ($($t:ty),*) => {$(
         impl NativeValue for $t {
+            #[inline]
             fn native_value(&self) -> Value {
                 Value::I64(i64::from(*self))
             }
@@ -176,63 +181,82 @@ native_int!(i8, i16, i32, i64, u8, u16, u32);
 macro_rules! native_wide_int {
     ($($t:ty),*) => {$(
         impl NativeValue for $t {
+            #[inline]
             fn native_value(&self) -> Value {
-                i64::try_from(*self).map_or_else(|_| Value::from(self.to_string()), Value::I64)
+                match i64::try_from(*self) {
+                    Ok(n) => Value::I64(n),
+                    Err(_) => as_text(self),
+                }
             }
         }
     )*};
 }
 native_wide_int!(isize, u64, usize, i128, u128);
 
+/// Integers too wide for an `i64` attribute are recorded as text.
+#[cold]
+fn as_text(n: &dyn Display) -> Value {
+    Value::from(n.to_string())
+}
+
 impl NativeValue for f64 {
+    #[inline]
     fn native_value(&self) -> Value {
         Value::F64(*self)
     }
 }
 
 impl NativeValue for f32 {
+    #[inline]
     fn native_value(&self) -> Value {
         Value::F64(f64::from(*self))
     }
 }
 
 impl NativeValue for bool {
+    #[inline]
     fn native_value(&self) -> Value {
         Value::Bool(*self)
     }
 }
 
 impl NativeValue for str {
+    #[inline]
     fn native_value(&self) -> Value {
         Value::from(self.to_owned())
     }
 }
 
 impl NativeValue for String {
+    #[inline]
     fn native_value(&self) -> Value {
         Value::from(self.clone())
     }
 }
 
 impl NativeValue for char {
+    #[inline]
     fn native_value(&self) -> Value {
         Value::from(self.to_string())
     }
 }
 
 impl NativeValue for Cow<'_, str> {
+    #[inline]
     fn native_value(&self) -> Value {
         Value::from(self.clone().into_owned())
     }
 }
 
 impl<T: NativeValue + ?Sized> NativeValue for &T {
+    #[inline]
     fn native_value(&self) -> Value {
         (**self).native_value()
     }
 }
 
 impl<T: NativeValue + ?Sized> NativeValue for &mut T {
+    #[inline]
     fn native_value(&self) -> Value {
         (**self).native_value()
     }
@@ -329,6 +353,7 @@ impl<T: ?Sized> NotResult for Outcome<'_, T> {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_borrow)] // the borrows pick the impl, as in generated code
 mod tests {
     use super::*;
 
@@ -353,11 +378,14 @@ mod tests {
     #[test]
     fn values_are_native_when_possible_and_debug_otherwise() {
         #[derive(Debug)]
-        struct Id(u8);
+        struct Id(#[allow(dead_code)] u8);
         let text = "alice";
         let owned = String::from("bob");
         assert_eq!((&ArgValue(&42_u32)).o11y_value(), Value::I64(42));
-        assert_eq!((&ArgValue(&u64::MAX)).o11y_value(), Value::from(u64::MAX.to_string()));
+        assert_eq!(
+            (&ArgValue(&u64::MAX)).o11y_value(),
+            Value::from(u64::MAX.to_string())
+        );
         assert_eq!((&ArgValue(&true)).o11y_value(), Value::Bool(true));
         assert_eq!((&ArgValue(&text)).o11y_value(), Value::from("alice"));
         assert_eq!((&ArgValue(&&owned)).o11y_value(), Value::from("bob"));

@@ -1,0 +1,133 @@
+//! `#[o11y::main]`: parsing in `args`, the expansion here.
+//!
+//! ```text
+//! fn main() -> R {
+//!     let guard = o11y::__private::start_main(o11y::builder(service)...); // telemetry first
+//!     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+//!     let out: R = runtime.block_on(async move { body });
+//!     drop(runtime); // tasks still running end their spans
+//!     drop(guard);   // flush; also reached while unwinding from a panic
+//!     out
+//! }
+//! ```
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{ItemFn, ReturnType, Type};
+
+use crate::attr::error_with_item;
+
+mod args;
+
+use args::{Flavor, MainArgs};
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(func) => func,
+        Err(e) => return error_with_item(&e, item),
+    };
+    match MainArgs::parse(args).and_then(|args| check(&func).map(|()| args)) {
+        Ok(args) => expansion(&args, func),
+        Err(e) => error_with_item(&e, stub(func)),
+    }
+}
+
+fn check(func: &ItemFn) -> syn::Result<()> {
+    let sig = &func.sig;
+    if sig.asyncness.is_none() {
+        return Err(syn::Error::new_spanned(
+            sig.fn_token,
+            "`#[o11y::main]` needs an `async fn`",
+        ));
+    }
+    if let Some(arg) = sig.inputs.first() {
+        return Err(syn::Error::new_spanned(
+            arg,
+            "`#[o11y::main]` functions take no arguments",
+        ));
+    }
+    if let Some(param) = sig.generics.params.first() {
+        return Err(syn::Error::new_spanned(
+            param,
+            "`#[o11y::main]` functions cannot be generic",
+        ));
+    }
+    Ok(())
+}
+
+/// The function without `async`, arguments, generics or body, so that the
+/// one error reported is ours.
+fn stub(mut func: ItemFn) -> TokenStream {
+    func.sig.asyncness = None;
+    func.sig.inputs.clear();
+    func.sig.generics = syn::Generics::default();
+    let block = quote!({ ::core::unimplemented!() });
+    *func.block = syn::parse_quote!(#block);
+    quote!(#func)
+}
+
+fn expansion(args: &MainArgs, func: ItemFn) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        mut sig,
+        block,
+    } = func;
+    sig.asyncness = None;
+    let output: Type = match &sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    let builder = builder(args);
+    let runtime = runtime(args);
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            let __o11y_guard = ::o11y::__private::start_main(#builder);
+            let __o11y_body = async move #block;
+            #[allow(clippy::expect_used)]
+            let __o11y_runtime = #runtime
+                .enable_all()
+                .build()
+                .expect("#[o11y::main]: building the tokio runtime failed");
+            let __o11y_out: #output = __o11y_runtime.block_on(__o11y_body);
+            ::core::mem::drop(__o11y_runtime);
+            ::core::mem::drop(__o11y_guard);
+            __o11y_out
+        }
+    }
+}
+
+fn builder(args: &MainArgs) -> TokenStream {
+    let service = args
+        .service
+        .as_ref()
+        .map_or_else(|| quote!(::core::env!("CARGO_PKG_NAME")), |s| quote!(#s));
+    let mut builder = quote!(::o11y::builder(#service));
+    if let Some(version) = &args.version {
+        builder = quote!(#builder.version(#version));
+    }
+    if let Some(environment) = &args.environment {
+        builder = quote!(#builder.environment(#environment));
+    }
+    if let Some(ms) = &args.shutdown_timeout_ms {
+        builder = quote!(#builder.shutdown_timeout(::core::time::Duration::from_millis(#ms)));
+    }
+    if let Some(path) = &args.builder {
+        builder = quote!(#path(#builder));
+    }
+    builder
+}
+
+fn runtime(args: &MainArgs) -> TokenStream {
+    match args.flavor.unwrap_or(Flavor::MultiThread) {
+        Flavor::CurrentThread => quote!(::tokio::runtime::Builder::new_current_thread()),
+        Flavor::MultiThread => {
+            let threads = args
+                .worker_threads
+                .as_ref()
+                .map(|n| quote!(.worker_threads(#n)));
+            quote!(::tokio::runtime::Builder::new_multi_thread() #threads)
+        }
+    }
+}

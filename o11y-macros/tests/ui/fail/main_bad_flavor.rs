@@ -1,0 +1,2 @@
+#[o11y::main(flavor = "single_thread")]
+async fn main() {}

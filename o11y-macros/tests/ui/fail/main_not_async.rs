@@ -1,0 +1,2 @@
+#[o11y::main]
+fn main() {}

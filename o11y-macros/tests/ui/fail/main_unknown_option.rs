@@ -1,0 +1,2 @@
+#[o11y::main(service = "a", threads = 4)]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[o11y::main]
+async fn main(port: u16) {
+    let _ = port;
+}

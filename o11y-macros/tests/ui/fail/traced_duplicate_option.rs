@@ -1,0 +1,6 @@
+#[o11y::traced(name = "a", kind = client, name = "b")]
+fn f() {}
+
+fn main() {
+    f();
+}

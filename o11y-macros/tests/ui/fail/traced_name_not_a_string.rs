@@ -1,0 +1,6 @@
+#[o11y::traced(name = 42)]
+fn f() {}
+
+fn main() {
+    f();
+}

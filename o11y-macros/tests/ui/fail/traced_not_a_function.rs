@@ -1,0 +1,6 @@
+#[o11y::traced]
+struct Orders;
+
+fn main() {
+    let _ = Orders;
+}

@@ -1,0 +1,6 @@
+#[o11y::traced(nmae = "typo")]
+fn f() {}
+
+fn main() {
+    f();
+}

@@ -1,6 +1,6 @@
 //! Settings from the standard `OTEL_*` environment variables, overridden by code.
 //!
-//! Every variable name is a public constant in [`env`]. A value that cannot be
+//! Every variable name is a public constant in [`env`](mod@env). A value that cannot be
 //! used is an [`ConfigError`] naming the variable and the value; nothing panics.
 //!
 //! ```

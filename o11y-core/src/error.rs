@@ -47,7 +47,8 @@ pub enum InitError {
     },
     /// Another global `tracing` subscriber is installed already. Use
     /// [`Builder::install_subscriber(false)`](crate::Builder::install_subscriber)
-    /// and add [`Guard::tracing_layer`](crate::Guard::tracing_layer) to yours.
+    /// and add a tracing-opentelemetry layer over
+    /// [`Guard::tracer_provider`](crate::Guard::tracer_provider) to yours.
     #[error("a global tracing subscriber is already installed")]
     SubscriberAlreadySet,
     /// The background runtime for the gRPC exporter could not start.

@@ -1,0 +1,160 @@
+//! [`Producer`]: a PRODUCER span per message, context injected.
+
+use opentelemetry::{
+    Context, KeyValue,
+    global::ObjectSafeTracerProvider,
+    metrics::MeterProvider,
+    propagation::TextMapPropagator,
+    trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
+};
+
+use std::time::Instant;
+
+use o11y_core::CorrelationContextExt;
+
+use crate::{
+    carriage::{self, Carriage},
+    instrument::{self, Instrumentation},
+    message::{Message, Published},
+    metrics, semconv,
+    transport::{Transport, TransportError},
+};
+
+/// Publishes messages inside a `send {destination}` PRODUCER span and carries
+/// the trace context and correlation id to the consumer.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use o11y_queue::{MemoryTransport, Producer};
+///
+/// let producer = Producer::new(MemoryTransport::new());
+/// producer.publish("orders", r#"{"id":42}"#).await.unwrap();
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Producer<T> {
+    transport: T,
+    instrumentation: Instrumentation,
+    carriage: Carriage,
+}
+
+impl<T: Transport> Producer<T> {
+    /// A producer on `transport`, using the global tracer provider and the
+    /// propagator [`o11y_core::init`] installed.
+    pub fn new(transport: T) -> Self {
+        Self {
+            transport,
+            instrumentation: Instrumentation::default(),
+            carriage: Carriage::default(),
+        }
+    }
+
+    /// Makes spans with `provider` instead of the global one.
+    pub fn with_tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider + ObjectSafeTracerProvider,
+    {
+        self.instrumentation.set_provider(provider);
+        self
+    }
+
+    /// Records metrics with `provider` instead of the global one.
+    pub fn with_meter_provider(mut self, provider: &impl MeterProvider) -> Self {
+        self.instrumentation.set_meter_provider(provider);
+        self
+    }
+
+    /// Injects with `propagator` instead of the global one.
+    pub fn with_propagator(
+        mut self,
+        propagator: impl TextMapPropagator + Send + Sync + 'static,
+    ) -> Self {
+        self.instrumentation.set_propagator(propagator);
+        self
+    }
+
+    /// Chooses where the context rides (default [`Carriage::Native`]).
+    pub fn with_carriage(mut self, carriage: Carriage) -> Self {
+        self.carriage = carriage;
+        self
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &T {
+        &self.transport
+    }
+
+    /// Publishes `message` to `destination`, as a child of the current context.
+    pub async fn publish(
+        &self,
+        destination: &str,
+        message: impl Into<Message>,
+    ) -> Result<Published, TransportError> {
+        let parent = Context::current();
+        self.publish_with_context(&parent, destination, message)
+            .await
+    }
+
+    /// Publishes `message` to `destination`, as a child of `parent`.
+    pub async fn publish_with_context(
+        &self,
+        parent: &Context,
+        destination: &str,
+        message: impl Into<Message>,
+    ) -> Result<Published, TransportError> {
+        let mut message = message.into();
+        let cx = self.start_span(parent, destination, &message);
+        let native = self.transport.native_headers();
+        let propagator = &*self.instrumentation.propagator;
+        carriage::inject(propagator, &cx, self.carriage, native, &mut message);
+        let started = Instant::now();
+        let result = self
+            .transport
+            .publish(destination, message)
+            .with_context(cx.clone())
+            .await;
+        finish(&cx, &result);
+        let error = result.as_ref().err().map(|_| "publish_error");
+        let attrs = metrics::attributes(self.transport.system(), "send", destination, error);
+        let m = &self.instrumentation.metrics;
+        m.operation_duration
+            .record(metrics::secs(started.elapsed()), &attrs);
+        m.sent.add(1, &attrs);
+        result
+    }
+
+    fn start_span(&self, parent: &Context, destination: &str, message: &Message) -> Context {
+        let mut attrs = instrument::base_attributes(&self.transport, "send", destination);
+        let size = i64::try_from(message.payload.len()).unwrap_or(i64::MAX);
+        attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_BODY_SIZE, size));
+        if let Some(id) = parent.correlation_id() {
+            let id = id.as_str().to_owned();
+            attrs.push(KeyValue::new(
+                semconv::MESSAGING_MESSAGE_CONVERSATION_ID,
+                id,
+            ));
+        }
+        let tracer = &self.instrumentation.tracer;
+        let builder = tracer
+            .span_builder(instrument::span_name("send", destination))
+            .with_kind(SpanKind::Producer)
+            .with_attributes(attrs);
+        parent.with_span(tracer.build_with_context(builder, parent))
+    }
+}
+
+fn finish(cx: &Context, result: &Result<Published, TransportError>) {
+    let span = cx.span();
+    match result {
+        Ok(published) => {
+            if let Some(id) = &published.id {
+                span.set_attribute(KeyValue::new(semconv::MESSAGING_MESSAGE_ID, id.clone()));
+            }
+        }
+        Err(e) => {
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "publish_error"));
+            span.set_status(Status::error(e.to_string()));
+        }
+    }
+    span.end();
+}

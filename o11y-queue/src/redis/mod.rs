@@ -1,0 +1,258 @@
+//! [`RedisTransport`]: Redis Streams with consumer groups.
+//!
+//! Each destination is a stream; the payload and every header are fields of
+//! the entry, so the context rides in native metadata. Consumers read through
+//! a consumer group (created at the start of the stream when missing), so
+//! entries published before the first consumer started are delivered too.
+//! A delivery not acknowledged within the claim idle time (a crashed
+//! consumer) is claimed again by a live consumer, with its delivery count as
+//! the attempt. A retry keeps the entry pending and marks it idle so it is
+//! claimed again after the backoff (never later than the claim idle time).
+//! Dead letters are added to `{destination}.dlq` and acked in one transaction.
+//!
+//! ```no_run
+//! # #[tokio::main] async fn main() -> Result<(), o11y_queue::TransportError> {
+//! use o11y_queue::{Producer, RedisOptions, RedisTransport};
+//!
+//! let redis = RedisTransport::connect("redis://127.0.0.1:6379", RedisOptions::default()).await?;
+//! Producer::new(redis).publish("orders", r#"{"id":42}"#).await?;
+//! # Ok(()) }
+//! ```
+
+mod entry;
+mod options;
+mod read;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use redis::{
+    AsyncConnectionConfig, Client, ConnectionAddr,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use tokio::time::Instant;
+
+pub use entry::PAYLOAD_FIELD;
+pub use options::RedisOptions;
+
+use crate::{
+    message::{Delivery, Message, Published},
+    transport::{Transport, TransportError, dead_letter_message},
+};
+
+/// A lazily opened blocking-read connection.
+type Reader = Arc<tokio::sync::Mutex<Option<ConnectionManager>>>;
+
+/// Settles one [`RedisTransport`] delivery: the stream entry id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisReceipt(String);
+
+/// Redis Streams transport; clones share the connections.
+#[derive(Clone)]
+pub struct RedisTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    /// One connection per stream for blocking reads, so consumers of
+    /// different streams sharing this transport never wait for each other.
+    blocking: Mutex<HashMap<String, Reader>>,
+    client: Client,
+    blocking_config: ConnectionManagerConfig,
+    options: RedisOptions,
+    consumer: String,
+    server: Option<(String, u16)>,
+    groups: Mutex<HashSet<String>>,
+    last_claim: Mutex<HashMap<String, Instant>>,
+}
+
+impl std::fmt::Debug for RedisTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTransport")
+            .field("server", &self.inner.server)
+            .field("consumer", &self.inner.consumer)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(operation: &'static str, destination: &str, e: redis::RedisError) -> TransportError {
+    TransportError::new(operation, destination, e)
+}
+
+impl RedisTransport {
+    /// Connects to `url` (`redis://host:port/db`). The consumer name is
+    /// unique to this transport, so a restarted process is a new consumer.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, TransportError> {
+        let client = Client::open(url).map_err(|e| err("connect", "", e))?;
+        let server = match client.get_connection_info().addr() {
+            ConnectionAddr::Tcp(host, port) => Some((host.clone(), *port)),
+            ConnectionAddr::TcpTls { host, port, .. } => Some((host.clone(), *port)),
+            _ => None,
+        };
+        let timeout = Some(options.response_timeout);
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(timeout)
+            .set_connection_timeout(timeout);
+        // One plain attempt first: the connection manager retries for a
+        // long while, an unreachable server should fail `connect` quickly.
+        let probe = AsyncConnectionConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout);
+        client
+            .get_multiplexed_async_connection_with_config(&probe)
+            .await
+            .map_err(|e| err("connect", "", e))?;
+        let conn = ConnectionManager::new_with_config(client.clone(), config.clone())
+            .await
+            .map_err(|e| err("connect", "", e))?;
+        let blocking_timeout = Some(options.response_timeout + options.block);
+        let blocking_config = config.set_response_timeout(blocking_timeout);
+        let consumer = format!(
+            "{}-{}",
+            std::process::id(),
+            o11y_core::CorrelationId::generate().as_str()
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                conn,
+                blocking: Mutex::new(HashMap::new()),
+                client,
+                blocking_config,
+                options,
+                consumer,
+                server,
+                groups: Mutex::new(HashSet::new()),
+                last_claim: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// This transport's consumer name in the group.
+    pub fn consumer_name(&self) -> &str {
+        &self.inner.consumer
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn xadd(stream: &str, message: &Message) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream).arg("*");
+    for (k, v) in entry::fields(message) {
+        cmd.arg(k).arg(v);
+    }
+    cmd
+}
+
+impl Transport for RedisTransport {
+    type Receipt = RedisReceipt;
+
+    fn system(&self) -> &'static str {
+        "redis"
+    }
+
+    fn server(&self) -> Option<(&str, u16)> {
+        self.inner.server.as_ref().map(|(h, p)| (h.as_str(), *p))
+    }
+
+    async fn publish(
+        &self,
+        destination: &str,
+        message: Message,
+    ) -> Result<Published, TransportError> {
+        let id: String = xadd(destination, &message)
+            .query_async(&mut self.inner.conn.clone())
+            .await
+            .map_err(|e| err("publish", destination, e))?;
+        Ok(Published::with_id(id))
+    }
+
+    async fn receive(
+        &self,
+        destination: &str,
+        max: usize,
+    ) -> Result<Vec<Delivery<RedisReceipt>>, TransportError> {
+        let max = max.max(1);
+        match self.receive_once(destination, max).await {
+            // The stream or group was deleted under us: create it again once.
+            Err(e) if e.source.to_string().contains("NOGROUP") => {
+                self.inner
+                    .groups
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(destination);
+                self.receive_once(destination, max).await
+            }
+            other => other,
+        }
+    }
+
+    async fn ack(
+        &self,
+        destination: &str,
+        delivery: &Delivery<RedisReceipt>,
+    ) -> Result<(), TransportError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK")
+            .arg(destination)
+            .arg(&self.inner.options.group)
+            .arg(&delivery.receipt.0);
+        if self.inner.options.delete_acked {
+            pipe.cmd("XDEL").arg(destination).arg(&delivery.receipt.0);
+        }
+        pipe.query_async::<()>(&mut self.inner.conn.clone())
+            .await
+            .map_err(|e| err("ack", destination, e))
+    }
+
+    async fn retry(
+        &self,
+        destination: &str,
+        delivery: &Delivery<RedisReceipt>,
+        delay: Duration,
+    ) -> Result<(), TransportError> {
+        // Pending entries are claimed once idle for `claim_idle`: pretend it
+        // has been idle for `claim_idle - delay` already.
+        let o = &self.inner.options;
+        let idle = o.claim_idle.saturating_sub(delay);
+        redis::cmd("XCLAIM")
+            .arg(destination)
+            .arg(&o.group)
+            .arg(&self.inner.consumer)
+            .arg(0)
+            .arg(&delivery.receipt.0)
+            .arg("IDLE")
+            .arg(millis(idle))
+            .arg("JUSTID")
+            .query_async::<()>(&mut self.inner.conn.clone())
+            .await
+            .map_err(|e| err("retry", destination, e))
+    }
+
+    async fn dead_letter(
+        &self,
+        destination: &str,
+        delivery: &Delivery<RedisReceipt>,
+        reason: &str,
+    ) -> Result<(), TransportError> {
+        let target = self.dead_letter_destination(destination);
+        let message = dead_letter_message(delivery, reason);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .add_command(xadd(&target, &message))
+            .cmd("XACK")
+            .arg(destination)
+            .arg(&self.inner.options.group)
+            .arg(&delivery.receipt.0);
+        pipe.query_async::<()>(&mut self.inner.conn.clone())
+            .await
+            .map_err(|e| err("dead_letter", destination, e))
+    }
+}

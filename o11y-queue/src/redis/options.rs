@@ -1,0 +1,62 @@
+//! [`RedisOptions`]: consumer group and timing of the Redis transport.
+
+use std::time::Duration;
+
+/// Settings of a [`RedisTransport`](super::RedisTransport).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    /// The consumer group (default `o11y`).
+    pub group: String,
+    /// How long a delivery may stay unacknowledged before another consumer
+    /// claims it: longer than your slowest handler (default 30 s).
+    pub claim_idle: Duration,
+    /// How often to look for entries to claim (default 250 ms).
+    pub claim_check: Duration,
+    /// How long one `XREADGROUP` waits for new entries (default 1 s).
+    pub block: Duration,
+    /// Timeout of a command's reply (default 5 s; blocking reads get `block` more).
+    pub response_timeout: Duration,
+    /// Delete entries once acked (`XDEL`), for a stream with a single group
+    /// used as a work queue (default `false`).
+    pub delete_acked: bool,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            group: "o11y".to_owned(),
+            claim_idle: Duration::from_secs(30),
+            claim_check: Duration::from_millis(250),
+            block: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(5),
+            delete_acked: false,
+        }
+    }
+}
+
+impl RedisOptions {
+    /// Sets the consumer group.
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
+        self
+    }
+
+    /// Sets the claim idle time.
+    pub fn with_claim_idle(mut self, idle: Duration) -> Self {
+        self.claim_idle = idle;
+        self
+    }
+
+    /// Sets how long one read blocks.
+    pub fn with_block(mut self, block: Duration) -> Self {
+        self.block = block;
+        self
+    }
+
+    /// Deletes entries once acked.
+    pub fn with_delete_acked(mut self, delete: bool) -> Self {
+        self.delete_acked = delete;
+        self
+    }
+}

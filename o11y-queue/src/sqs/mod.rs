@@ -1,0 +1,260 @@
+//! [`SqsTransport`]: Amazon SQS through aws-sdk-sqs.
+//!
+//! Headers travel in one packed message attribute (`o11y`, a JSON object),
+//! leaving 9 of SQS's 10 attributes to the application; consumers request
+//! only that attribute, the single-header ones other producers write
+//! (`traceparent`, ...), and the system attributes `AWSTraceHeader` (read as
+//! a fallback parent), `ApproximateReceiveCount` (the attempt) and
+//! `SentTimestamp`. A retry changes the message's visibility timeout to the
+//! backoff (whole seconds); dead letters go to the queue `{destination}-dlq`.
+//! Bodies are text: a payload that is not UTF-8 cannot be published.
+//!
+//! Build the client as usual (aws-config), or by hand for a local server:
+//!
+//! ```no_run
+//! # #[tokio::main] async fn main() -> Result<(), o11y_queue::TransportError> {
+//! use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+//! use o11y_queue::{Producer, SqsOptions, SqsTransport};
+//!
+//! let config = aws_sdk_sqs::Config::builder()
+//!     .behavior_version(BehaviorVersion::latest())
+//!     .region(Region::new("us-east-1"))
+//!     .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+//!     .endpoint_url("http://127.0.0.1:5000")
+//!     .http_client(o11y_queue::sqs_http_client())
+//!     .build();
+//! let sqs = SqsTransport::new(aws_sdk_sqs::Client::from_conf(config), SqsOptions::default());
+//! Producer::new(sqs).publish("orders", r#"{"id":42}"#).await?;
+//! # Ok(()) }
+//! ```
+
+mod convert;
+mod options;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use aws_sdk_sqs::{Client, types::MessageSystemAttributeName};
+
+pub use convert::PACKED_ATTRIBUTE;
+pub use options::SqsOptions;
+
+use crate::{
+    message::{Delivery, Message, Published},
+    transport::{BoxError, Transport, TransportError, dead_letter_message},
+};
+
+/// Settles one [`SqsTransport`] delivery: the receipt handle and queue URL.
+#[derive(Clone, Debug)]
+pub struct SqsReceipt {
+    handle: String,
+    queue_url: String,
+}
+
+/// Amazon SQS transport; clones share the client and the queue URL cache.
+#[derive(Clone, Debug)]
+pub struct SqsTransport {
+    client: Client,
+    options: SqsOptions,
+    urls: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// An HTTPS (and HTTP) client for aws-sdk-sqs using rustls with ring.
+pub fn sqs_http_client() -> aws_sdk_sqs::config::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, tls};
+    Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+fn err(operation: &'static str, destination: &str, e: impl Into<BoxError>) -> TransportError {
+    TransportError::new(operation, destination, e)
+}
+
+impl SqsTransport {
+    /// A transport on `client`.
+    pub fn new(client: Client, options: SqsOptions) -> Self {
+        Self {
+            client,
+            options,
+            urls: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The URL of queue `name`, created if missing and allowed.
+    pub async fn queue_url(&self, name: &str) -> Result<String, TransportError> {
+        if let Some(url) = self
+            .urls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
+            return Ok(url.clone());
+        }
+        let url = if self.options.create_queues {
+            let out = self.client.create_queue().queue_name(name).send().await;
+            out.map_err(|e| err("create_queue", name, e))?
+                .queue_url()
+                .map(str::to_owned)
+        } else {
+            let out = self.client.get_queue_url().queue_name(name).send().await;
+            out.map_err(|e| err("get_queue_url", name, e))?
+                .queue_url()
+                .map(str::to_owned)
+        };
+        let url = url.ok_or_else(|| err("get_queue_url", name, "no queue URL in the reply"))?;
+        self.urls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), url.clone());
+        Ok(url)
+    }
+
+    async fn send(
+        &self,
+        operation: &'static str,
+        queue: &str,
+        message: &Message,
+    ) -> Result<Option<String>, TransportError> {
+        let url = self.queue_url(queue).await?;
+        let body = std::str::from_utf8(&message.payload).map_err(|e| err(operation, queue, e))?;
+        let mut request = self.client.send_message().queue_url(url).message_body(body);
+        if let Some(packed) = convert::pack(&message.headers) {
+            request = request.message_attributes(PACKED_ATTRIBUTE, packed);
+        }
+        let out = request.send().await.map_err(|e| err(operation, queue, e))?;
+        Ok(out.message_id().map(str::to_owned))
+    }
+
+    async fn delete(
+        &self,
+        operation: &'static str,
+        destination: &str,
+        receipt: &SqsReceipt,
+    ) -> Result<(), TransportError> {
+        self.client
+            .delete_message()
+            .queue_url(&receipt.queue_url)
+            .receipt_handle(&receipt.handle)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| err(operation, destination, e))
+    }
+}
+
+impl Transport for SqsTransport {
+    type Receipt = SqsReceipt;
+
+    fn system(&self) -> &'static str {
+        "aws_sqs"
+    }
+
+    fn dead_letter_destination(&self, destination: &str) -> String {
+        format!("{destination}-dlq")
+    }
+
+    async fn publish(
+        &self,
+        destination: &str,
+        message: Message,
+    ) -> Result<Published, TransportError> {
+        let id = self.send("publish", destination, &message).await?;
+        Ok(Published { id })
+    }
+
+    async fn receive(
+        &self,
+        destination: &str,
+        max: usize,
+    ) -> Result<Vec<Delivery<SqsReceipt>>, TransportError> {
+        let url = self.queue_url(destination).await?;
+        let max = i32::try_from(max.clamp(1, 10)).unwrap_or(10);
+        let mut request = self
+            .client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(options::seconds(self.options.wait, 20))
+            .message_attribute_names(PACKED_ATTRIBUTE)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader);
+        for name in convert::LOOSE_ATTRIBUTES {
+            request = request.message_attribute_names(name);
+        }
+        if let Some(v) = self.options.visibility_timeout {
+            request = request.visibility_timeout(options::seconds(v, 43_200));
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| err("receive", destination, e))?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                Some(Delivery {
+                    message: Message {
+                        headers: convert::headers(m),
+                        payload: m.body().unwrap_or_default().to_owned().into(),
+                    },
+                    id: m.message_id().map(str::to_owned),
+                    attempt: convert::attempt(m),
+                    enqueued_at: convert::enqueued_at(m),
+                    receipt: SqsReceipt {
+                        handle: m.receipt_handle()?.to_owned(),
+                        queue_url: url.clone(),
+                    },
+                })
+            })
+            .collect())
+    }
+
+    async fn ack(
+        &self,
+        destination: &str,
+        delivery: &Delivery<SqsReceipt>,
+    ) -> Result<(), TransportError> {
+        self.delete("ack", destination, &delivery.receipt).await
+    }
+
+    async fn retry(
+        &self,
+        destination: &str,
+        delivery: &Delivery<SqsReceipt>,
+        delay: Duration,
+    ) -> Result<(), TransportError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&delivery.receipt.queue_url)
+            .receipt_handle(&delivery.receipt.handle)
+            .visibility_timeout(options::seconds(delay, 43_200))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| err("retry", destination, e))
+    }
+
+    async fn dead_letter(
+        &self,
+        destination: &str,
+        delivery: &Delivery<SqsReceipt>,
+        reason: &str,
+    ) -> Result<(), TransportError> {
+        let target = self.dead_letter_destination(destination);
+        self.send(
+            "dead_letter",
+            &target,
+            &dead_letter_message(delivery, reason),
+        )
+        .await?;
+        self.delete("dead_letter", destination, &delivery.receipt)
+            .await
+    }
+}

@@ -44,6 +44,7 @@ mod client;
 mod metrics;
 mod semconv;
 mod server;
+mod tracer;
 
 #[cfg(feature = "reqwest")]
 pub use client::reqwest::TracingMiddleware;

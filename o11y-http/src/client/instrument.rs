@@ -1,23 +1,26 @@
 //! What every client integration shares: starting the CLIENT span with its
 //! attributes and injected headers, and ending it with the outcome.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use http::{HeaderMap, Method, Uri};
 use o11y_core::propagation::Propagator;
 use opentelemetry::{
     Context, KeyValue,
-    global::BoxedTracer,
     metrics::MeterProvider,
     trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
 };
 
-use crate::{metrics::ClientMetrics, semconv as sc};
+use crate::{
+    metrics::ClientMetrics,
+    semconv as sc,
+    tracer::{AnyTracer, SpanStart},
+};
 
 /// Shared settings of the client integrations.
 #[derive(Clone)]
 pub(crate) struct Instrument {
-    tracer: Arc<BoxedTracer>,
+    tracer: AnyTracer,
     metrics: ClientMetrics,
     propagator: Option<Propagator>,
 }
@@ -32,7 +35,7 @@ pub(crate) struct Call {
 impl Instrument {
     pub(crate) fn global() -> Self {
         Self {
-            tracer: Arc::new(opentelemetry::global::tracer("o11y-http")),
+            tracer: AnyTracer::global("o11y-http"),
             metrics: ClientMetrics::new(&opentelemetry::global::meter("o11y-http")),
             propagator: None,
         }
@@ -40,11 +43,11 @@ impl Instrument {
 
     pub(crate) fn set_tracer_provider<P>(&mut self, provider: &P)
     where
-        P: TracerProvider,
+        P: TracerProvider + 'static,
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
-        self.tracer = Arc::new(BoxedTracer::new(Box::new(provider.tracer("o11y-http"))));
+        self.tracer = AnyTracer::from_provider(provider, "o11y-http");
     }
 
     pub(crate) fn set_meter_provider(&mut self, provider: &impl MeterProvider) {
@@ -68,14 +71,10 @@ impl Instrument {
         let start = Instant::now();
         let parent = Context::current();
         let method = sc::method(method);
-        let name = match route {
-            Some(route) => std::borrow::Cow::Owned(sc::span_name(method, Some(route))),
-            None => std::borrow::Cow::Borrowed(method),
-        };
-        let mut attrs = Vec::with_capacity(6);
-        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
+        let mut metric_attrs = Vec::with_capacity(6);
+        metric_attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
         if let Some(host) = uri.host() {
-            attrs.push(KeyValue::new(sc::SERVER_ADDRESS, host.to_owned()));
+            metric_attrs.push(KeyValue::new(sc::SERVER_ADDRESS, host.to_owned()));
             let port = uri
                 .port_u16()
                 .unwrap_or(if uri.scheme_str() == Some("https") {
@@ -83,20 +82,23 @@ impl Instrument {
                 } else {
                     80
                 });
-            attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
+            metric_attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
         }
         if let Some(r) = route {
-            attrs.push(KeyValue::new("url.template", r));
+            metric_attrs.push(KeyValue::new("url.template", r));
         }
-        let metric_attrs = attrs.clone();
-        attrs.push(KeyValue::new(sc::URL_FULL, redacted_url(uri)));
-        let builder = self
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Client)
-            .with_attributes(attrs);
-        let span = self.tracer.build_with_context(builder, &parent);
-        let cx = parent.with_span(span);
+        let cx = self.tracer.start(SpanStart {
+            kind: SpanKind::Client,
+            short_name: method,
+            name: || route.map(|r| sc::span_name(method, Some(r))),
+            attributes: || {
+                let mut attrs = metric_attrs.clone();
+                attrs.push(KeyValue::new(sc::URL_FULL, redacted_url(uri)));
+                attrs
+            },
+            links: Vec::new(),
+            parent: &parent,
+        });
         if propagate {
             self.propagator
                 .as_ref()

@@ -54,7 +54,7 @@ impl TracingMiddleware {
     /// Uses `provider` instead of the global tracer provider.
     pub fn tracer_provider<P>(mut self, provider: &P) -> Self
     where
-        P: TracerProvider,
+        P: TracerProvider + 'static,
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {

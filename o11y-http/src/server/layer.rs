@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use http::{HeaderName, request::Parts};
 use o11y_core::propagation::Propagator;
-use opentelemetry::{global::BoxedTracer, metrics::MeterProvider, trace::TracerProvider};
+use opentelemetry::{metrics::MeterProvider, trace::TracerProvider};
 use tower_layer::Layer;
 
 use super::Server;
-use crate::metrics::ServerMetrics;
+use crate::{metrics::ServerMetrics, tracer::AnyTracer};
 
 type RouteFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 type FilterFn = dyn Fn(&Parts) -> bool + Send + Sync;
@@ -23,7 +23,7 @@ pub(crate) const ALWAYS_REDACTED: [HeaderName; 4] = [
 
 #[derive(Clone)]
 pub(crate) struct Config {
-    pub(crate) tracer: Arc<BoxedTracer>,
+    pub(crate) tracer: AnyTracer,
     pub(crate) metrics: ServerMetrics,
     pub(crate) propagator: Option<Propagator>,
     pub(crate) route: Option<Arc<RouteFn>>,
@@ -80,7 +80,7 @@ impl ServerLayer {
     pub fn new() -> Self {
         let meter = opentelemetry::global::meter("o11y-http");
         let config = Config {
-            tracer: Arc::new(opentelemetry::global::tracer("o11y-http")),
+            tracer: AnyTracer::global("o11y-http"),
             metrics: ServerMetrics::new(&meter),
             propagator: None,
             route: None,
@@ -105,11 +105,11 @@ impl ServerLayer {
     /// Uses `provider` instead of the global tracer provider.
     pub fn tracer_provider<P>(self, provider: &P) -> Self
     where
-        P: TracerProvider,
+        P: TracerProvider + 'static,
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
     {
-        let tracer = Arc::new(BoxedTracer::new(Box::new(provider.tracer("o11y-http"))));
+        let tracer = AnyTracer::from_provider(provider, "o11y-http");
         self.edit(|c| c.tracer = tracer)
     }
 

@@ -14,7 +14,7 @@ use http::{HeaderValue, Request, Response};
 use o11y_core::{CorrelationContextExt, CorrelationId, propagation::DuplicateTraceparent};
 use opentelemetry::{
     Context, KeyValue,
-    trace::{Link, Span as _, SpanKind, TraceContextExt, Tracer},
+    trace::{Link, SpanKind, TraceContextExt},
 };
 use tower_service::Service;
 
@@ -22,7 +22,10 @@ pub use future::ResponseFuture;
 pub(crate) use layer::Config;
 pub use layer::ServerLayer;
 
-use crate::semconv::{self as sc};
+use crate::{
+    semconv::{self as sc},
+    tracer::SpanStart,
+};
 
 /// The service made by [`ServerLayer`].
 #[derive(Clone)]
@@ -82,35 +85,23 @@ where
             .unwrap_or_else(CorrelationId::generate);
         let method = sc::method(&parts.method);
         let route = route(config, &parts);
-        // Named and described only once the sampler kept it: an unsampled
-        // request pays for neither the name nor the attributes.
-        let mut builder = config
-            .tracer
-            .span_builder(method)
-            .with_kind(SpanKind::Server);
         let remote = extracted.span().span_context().clone();
-        let parent = if config.public_endpoint && remote.is_valid() {
-            builder = builder.with_links(vec![Link::with_context(remote)]);
-            Context::new()
+        let (parent, links) = if config.public_endpoint && remote.is_valid() {
+            (Context::new(), vec![Link::with_context(remote)])
         } else {
-            extracted.clone()
+            (extracted.clone(), Vec::new())
         };
-        let mut span = config.tracer.build_with_context(builder, &parent);
-        if span.is_recording() {
-            if route.is_some() {
-                span.update_name(sc::span_name(method, route.as_deref()));
-            }
-            span.set_attributes(request_attributes(
-                config,
-                &parts,
-                method,
-                route.as_deref(),
-                &correlation,
-            ));
-        }
-        let mut cx = parent
-            .with_span(span)
-            .with_correlation_id(correlation.clone());
+        let cx = config.tracer.start(SpanStart {
+            kind: SpanKind::Server,
+            short_name: method,
+            name: || route.as_deref().map(|r| sc::span_name(method, Some(r))),
+            attributes: || {
+                request_attributes(config, &parts, method, route.as_deref(), &correlation)
+            },
+            links,
+            parent: &parent,
+        });
+        let mut cx = cx.with_correlation_id(correlation.clone());
         if let Some(dup) = DuplicateTraceparent::in_context(&extracted) {
             cx = cx.with_value(*dup);
             cx.span().add_event(

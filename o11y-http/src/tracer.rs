@@ -1,0 +1,109 @@
+//! The tracer the layers hold: the SDK's own when the provider is an
+//! `SdkTracerProvider` (no boxing, no dynamic call per attribute), any other
+//! tracer boxed.
+
+use std::{any::Any, borrow::Cow, sync::Arc};
+
+use opentelemetry::{
+    Context, KeyValue,
+    global::BoxedTracer,
+    trace::{Link, Span, SpanKind, TraceContextExt, Tracer, TracerProvider},
+};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+
+/// A tracer of either kind.
+#[derive(Clone)]
+pub(crate) enum AnyTracer {
+    Sdk(SdkTracer),
+    Boxed(Arc<BoxedTracer>),
+}
+
+/// What a span is made of; the name and attributes are computed only when
+/// the span is recorded.
+pub(crate) struct SpanStart<'a, N, A> {
+    pub(crate) kind: SpanKind,
+    /// Used when the span is not recorded, or until it is named.
+    pub(crate) short_name: &'static str,
+    pub(crate) name: N,
+    pub(crate) attributes: A,
+    pub(crate) links: Vec<Link>,
+    pub(crate) parent: &'a Context,
+}
+
+impl AnyTracer {
+    /// The global tracer provider's tracer.
+    pub(crate) fn global(scope: &'static str) -> Self {
+        Self::Boxed(Arc::new(opentelemetry::global::tracer(scope)))
+    }
+
+    /// `provider`'s tracer, unboxed when it is the SDK's.
+    pub(crate) fn from_provider<P>(provider: &P, scope: &'static str) -> Self
+    where
+        P: TracerProvider + 'static,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        match (provider as &dyn Any).downcast_ref::<SdkTracerProvider>() {
+            Some(sdk) => Self::Sdk(sdk.tracer(scope)),
+            None => Self::Boxed(Arc::new(BoxedTracer::new(Box::new(provider.tracer(scope))))),
+        }
+    }
+
+    /// Starts the span as a child of `start.parent` and returns the context holding it.
+    pub(crate) fn start<N, A>(&self, start: SpanStart<'_, N, A>) -> Context
+    where
+        N: FnOnce() -> Option<String>,
+        A: FnOnce() -> Vec<KeyValue>,
+    {
+        match self {
+            Self::Sdk(t) => start_with(t, start),
+            Self::Boxed(t) => start_with(&**t, start),
+        }
+    }
+}
+
+fn start_with<T, N, A>(tracer: &T, start: SpanStart<'_, N, A>) -> Context
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+    N: FnOnce() -> Option<String>,
+    A: FnOnce() -> Vec<KeyValue>,
+{
+    let SpanStart {
+        kind,
+        short_name,
+        name,
+        attributes,
+        links,
+        parent,
+    } = start;
+    // A sampled remote parent is almost always followed: describe the span
+    // up front, in one go. Otherwise wait for the sampler's decision so that
+    // an unsampled request pays for neither the name nor the attributes.
+    let likely = {
+        let span = parent.span();
+        let sc = span.span_context();
+        sc.is_valid() && sc.is_sampled()
+    };
+    let mut builder = tracer.span_builder(short_name).with_kind(kind);
+    if !links.is_empty() {
+        builder = builder.with_links(links);
+    }
+    let (mut name, mut attributes) = (Some(name), Some(attributes));
+    if likely {
+        if let Some(n) = name.take().and_then(|f| f()) {
+            builder.name = Cow::Owned(n);
+        }
+        builder = builder.with_attributes(attributes.take().map(|f| f()).unwrap_or_default());
+    }
+    let mut span = tracer.build_with_context(builder, parent);
+    if span.is_recording() {
+        if let Some(n) = name.and_then(|f| f()) {
+            span.update_name(n);
+        }
+        if let Some(attributes) = attributes {
+            span.set_attributes(attributes());
+        }
+    }
+    parent.with_span(span)
+}

@@ -194,3 +194,23 @@ fn prometheus_exposition_renders_recorded_metrics() {
     assert!(line.contains("region=\"eu\""), "{line}");
     assert!(line.trim_end().ends_with(" 3"), "{line}");
 }
+
+#[test]
+fn init_publishes_its_provider_until_shutdown() {
+    let capture = Capture::new();
+    let guard = builder(&[("OTEL_TRACES_EXPORTER", "none")])
+        .with_span_processor(capture.processor())
+        .init()
+        .unwrap();
+    let installed = o11y_core::installed_tracer_provider().expect("published by init");
+    installed.tracer("t").in_span("through-installed", |_| {});
+    assert_eq!(
+        capture.wait_for(1).find("through-installed").service(),
+        "init-test"
+    );
+    guard.shutdown().unwrap();
+    assert!(
+        o11y_core::installed_tracer_provider().is_none(),
+        "withdrawn at shutdown"
+    );
+}

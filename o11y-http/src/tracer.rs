@@ -31,9 +31,13 @@ pub(crate) struct SpanStart<'a, N, A> {
 }
 
 impl AnyTracer {
-    /// The global tracer provider's tracer.
+    /// The provider `o11y::init` installed, unboxed; otherwise the global
+    /// tracer provider's tracer.
     pub(crate) fn global(scope: &'static str) -> Self {
-        Self::Boxed(Arc::new(opentelemetry::global::tracer(scope)))
+        match o11y_core::installed_tracer_provider() {
+            Some(sdk) => Self::Sdk(sdk.tracer(scope)),
+            None => Self::Boxed(Arc::new(opentelemetry::global::tracer(scope))),
+        }
     }
 
     /// `provider`'s tracer, unboxed when it is the SDK's.

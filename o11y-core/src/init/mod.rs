@@ -47,6 +47,14 @@ type EditLogs = Box<
         + Send,
 >;
 
+static INSTALLED: std::sync::RwLock<Option<SdkTracerProvider>> = std::sync::RwLock::new(None);
+
+/// The SDK tracer provider that [`init`] installed globally, while its guard
+/// lives. Instrumentation uses it to skip the global provider's boxing.
+pub fn installed_tracer_provider() -> Option<SdkTracerProvider> {
+    INSTALLED.read().ok().and_then(|p| p.clone())
+}
+
 /// Starts telemetry for `service_name` from the environment. See [`Builder`].
 pub fn init(service_name: impl Into<String>) -> Result<Guard, InitError> {
     builder(service_name).init()
@@ -257,6 +265,7 @@ impl Builder {
             prometheus: None,
             layers: Vec::new(),
             install_subscriber: self.install_subscriber,
+            installed: false,
             span_events: self.span_events,
             timeout: self.shutdown_timeout,
             runtime: None,
@@ -343,6 +352,8 @@ struct Inner {
     #[cfg(feature = "prometheus")]
     prometheus: Option<crate::PrometheusHandle>,
     layers: Vec<BoxedLayer>,
+    /// Whether this guard's provider is the one [`installed_tracer_provider`] returns.
+    installed: bool,
     install_subscriber: bool,
     span_events: LevelFilter,
     timeout: Duration,
@@ -442,6 +453,10 @@ impl Guard {
         }
         if let Some(p) = &inner.tracer_provider {
             global::set_tracer_provider(p.clone());
+            if let Ok(mut installed) = INSTALLED.write() {
+                *installed = Some(p.clone());
+                inner.installed = true;
+            }
         }
         if let Some(p) = &inner.meter_provider {
             global::set_meter_provider(p.clone());
@@ -457,6 +472,11 @@ impl Guard {
         let Some(inner) = self.inner.lock().ok().and_then(|mut g| g.take()) else {
             return Ok(());
         };
+        if inner.installed {
+            if let Ok(mut installed) = INSTALLED.write() {
+                *installed = None;
+            }
+        }
         let t = inner.timeout;
         let mut failures = Vec::new();
         let mut check = |signal: &str, r: opentelemetry_sdk::error::OTelSdkResult| {

@@ -2,12 +2,18 @@
 //! client, this crate's transport without spans, and `Producer`/`Consumer`
 //! with a sampled SDK tracer (batch processor, exporter that drops).
 //!
-//! `CARGO_TARGET_DIR=/work/target-queue cargo bench -p o11y-queue --all-features --bench throughput`
+//! `cargo bench -p o11y-queue --features redis,amqp --bench throughput`
 //! (Redis on 127.0.0.1:6379, RabbitMQ on 127.0.0.1:5672; a missing broker is skipped).
+//!
+//! After criterion's figures, a paired phase runs every variant of a broker
+//! once per round, in a rotating order, for `O11Y_BENCH_ROUNDS` rounds
+//! (default 40), and prints the median of the per-round throughput ratios
+//! against the raw client: on a shared 2-core machine, load drifts between
+//! criterion's back-to-back groups, while within a round it hits every
+//! variant alike. `O11Y_BENCH_BROKERS=redis` (or `amqp`) runs one broker.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    future::Future,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -16,7 +22,7 @@ use std::{
 };
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use futures_util::{StreamExt, future::join_all};
+use futures_util::{StreamExt, future::BoxFuture, future::join_all};
 use o11y_queue::{
     AmqpOptions, AmqpTransport, Consumer, Incoming, Message, Producer, RedisOptions,
     RedisTransport, Transport,
@@ -77,37 +83,99 @@ fn unique(name: &str) -> String {
     format!("o11y-bench-{name}-{}", std::process::id())
 }
 
+/// Publishes one round of `N` messages.
+type Publish = Box<dyn Fn() -> BoxFuture<'static, ()>>;
+
 /// One variant: a consumer running in the background, a publish function.
-fn bench_variant<P, F>(
-    c: &mut Criterion,
-    rt: &Runtime,
-    name: &str,
+struct Variant {
+    name: &'static str,
     counter: Arc<Counter>,
-    publish: P,
-) where
-    P: Fn() -> F,
-    F: Future<Output = ()>,
-{
+    publish: Publish,
+}
+
+impl Variant {
+    fn new(name: &'static str, counter: Arc<Counter>, publish: Publish) -> Self {
+        Self {
+            name,
+            counter,
+            publish,
+        }
+    }
+
+    /// Publishes `N` messages and waits until the consumer handled them.
+    async fn round(&self) -> Duration {
+        let start = Instant::now();
+        let target = self.counter.n.load(Ordering::SeqCst) + N;
+        (self.publish)().await;
+        self.counter.wait_for(target).await;
+        start.elapsed()
+    }
+}
+
+/// Criterion figures for each variant of `broker`, then the paired rounds.
+fn measure(c: &mut Criterion, rt: &Runtime, broker: &str, variants: &[Variant]) {
     let mut group = c.benchmark_group("publish_consume");
     group
         .throughput(Throughput::Elements(N))
         .sample_size(20)
         .measurement_time(Duration::from_secs(10));
-    group.bench_function(name, |b| {
-        b.to_async(rt).iter_custom(|iters| {
-            let (counter, publish) = (counter.clone(), &publish);
-            async move {
-                let start = Instant::now();
+    for v in variants {
+        group.bench_function(format!("{broker}/{}", v.name), |b| {
+            b.to_async(rt).iter_custom(|iters| async move {
+                let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let target = counter.n.load(Ordering::SeqCst) + N;
-                    publish().await;
-                    counter.wait_for(target).await;
+                    total += v.round().await;
                 }
-                start.elapsed()
-            }
+                total
+            });
         });
-    });
+    }
     group.finish();
+    paired(rt, broker, variants);
+}
+
+/// Every variant once per round, in a rotating order; medians of the
+/// per-round times and of the per-round ratios to the first variant (raw).
+fn paired(rt: &Runtime, broker: &str, variants: &[Variant]) {
+    let rounds: usize = std::env::var("O11Y_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    // O11Y_BENCH_ONLY=instrumented runs that variant alone (for a profiler).
+    let only = std::env::var("O11Y_BENCH_ONLY").ok();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for round in 0..rounds {
+        for k in 0..variants.len() {
+            let i = (round + k) % variants.len();
+            if only.as_deref().is_some_and(|o| o != variants[i].name) {
+                continue;
+            }
+            let took = rt.block_on(variants[i].round());
+            times[i].push(took.as_secs_f64());
+        }
+    }
+    if only.is_some() {
+        return;
+    }
+    println!("\n{broker}, paired: median of {rounds} rounds of {N} messages");
+    println!("| variant | ms / {N} msgs | msgs/s | throughput vs raw |");
+    println!("|---|---|---|---|");
+    for (v, t) in variants.iter().zip(&times) {
+        let ratios: Vec<f64> = t.iter().zip(&times[0]).map(|(x, raw)| raw / x).collect();
+        let secs = median(t.clone());
+        println!(
+            "| {} | {:.2} | {:.0} | {:.3} |",
+            v.name,
+            secs * 1e3,
+            N as f64 / secs,
+            median(ratios)
+        );
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn instrumented_provider() -> SdkTracerProvider {
@@ -128,7 +196,8 @@ async fn plain_consumer<T: Transport>(t: T, queue: String, counter: Arc<Counter>
     }
 }
 
-/// Producer/Consumer with spans from `provider`.
+/// Producer/Consumer with spans from `provider`, handling one message per
+/// handler call, 16 at once.
 fn spawn_instrumented<T, P>(rt: &Runtime, t: T, queue: &str, provider: &P) -> Arc<Counter>
 where
     T: Transport + Clone,
@@ -153,6 +222,113 @@ where
     counter
 }
 
+/// Producer/Consumer with spans from `provider`, batches of up to 16 per
+/// handler call (one span and one ack per batch).
+fn spawn_batched<T, P>(rt: &Runtime, t: T, queue: &str, provider: &P) -> Arc<Counter>
+where
+    T: Transport + Clone,
+    P: TracerProvider + ObjectSafeTracerProvider,
+{
+    let counter = Arc::new(Counter::default());
+    let consumer = Consumer::new(t)
+        .with_tracer_provider(provider)
+        .with_batch_size(16);
+    let (seen, queue) = (counter.clone(), queue.to_owned());
+    rt.spawn(async move {
+        consumer
+            .run_batches(&queue, move |batch: Vec<Incoming>| {
+                let seen = seen.clone();
+                async move {
+                    seen.add(batch.len() as u64);
+                    Ok::<_, std::io::Error>(())
+                }
+            })
+            .await;
+    });
+    counter
+}
+
+/// This crate's transport called by hand: publish, receive 16, ack each.
+fn plain_variant<T: Transport + Clone>(rt: &Runtime, t: &T, queue: &str) -> Variant {
+    let counter = Arc::new(Counter::default());
+    rt.spawn(plain_consumer(t.clone(), queue.to_owned(), counter.clone()));
+    let (t, queue) = (t.clone(), queue.to_owned());
+    let publish: Publish = Box::new(move || {
+        let (t, queue) = (t.clone(), queue.clone());
+        Box::pin(async move { publish_plain(&t, &queue).await })
+    });
+    Variant::new("transport", counter, publish)
+}
+
+/// `Producer` / `Consumer` with spans from `provider`; `batched` consumes
+/// with `run_batches`.
+fn traced_variant<T, P>(
+    rt: &Runtime,
+    t: &T,
+    name: &'static str,
+    provider: &P,
+    batched: bool,
+) -> Variant
+where
+    T: Transport + Clone,
+    P: TracerProvider + ObjectSafeTracerProvider,
+{
+    let queue = unique(name);
+    let counter = if batched {
+        spawn_batched(rt, t.clone(), &queue, provider)
+    } else {
+        spawn_instrumented(rt, t.clone(), &queue, provider)
+    };
+    let producer = Producer::new(t.clone()).with_tracer_provider(provider);
+    let publish: Publish = Box::new(move || {
+        let (producer, queue) = (producer.clone(), queue.clone());
+        Box::pin(async move { publish_traced(&producer, &queue).await })
+    });
+    Variant::new(name, counter, publish)
+}
+
+/// The variants every broker runs after its raw client.
+fn crate_variants<T: Transport + Clone>(rt: &Runtime, t: &T, broker: &str) -> Vec<Variant> {
+    let provider = instrumented_provider();
+    let noop = NoopTracerProvider::new();
+    vec![
+        plain_variant(rt, t, &unique(&format!("{broker}-transport"))),
+        // Tracing off (no-op provider): the API's own cost.
+        traced_variant(rt, t, "untraced", &noop, false),
+        traced_variant(rt, t, "instrumented", &provider, false),
+        traced_variant(rt, t, "instrumented_batch", &provider, true),
+        // Where the untraced cost sits: one side through the crate, the
+        // other by hand.
+        producer_only(rt, t, &noop),
+        consumer_only(rt, t, &noop),
+    ]
+}
+
+/// `Producer` (no-op tracer) publishing, this crate's transport consumed by hand.
+fn producer_only<T: Transport + Clone>(rt: &Runtime, t: &T, noop: &NoopTracerProvider) -> Variant {
+    let queue = unique("producer-only");
+    let counter = Arc::new(Counter::default());
+    rt.spawn(plain_consumer(t.clone(), queue.clone(), counter.clone()));
+    let producer = Producer::new(t.clone()).with_tracer_provider(noop);
+    let publish: Publish = Box::new(move || {
+        let (producer, queue) = (producer.clone(), queue.clone());
+        Box::pin(async move { publish_traced(&producer, &queue).await })
+    });
+    Variant::new("producer_only", counter, publish)
+}
+
+/// The transport publishing by hand, `Consumer` (no-op tracer) consuming.
+fn consumer_only<T: Transport + Clone>(rt: &Runtime, t: &T, noop: &NoopTracerProvider) -> Variant {
+    let queue = unique("consumer-only");
+    let counter = spawn_instrumented(rt, t.clone(), &queue, noop);
+    let t = t.clone();
+    let publish: Publish = Box::new(move || {
+        let (t, queue) = (t.clone(), queue.clone());
+        Box::pin(async move { publish_plain(&t, &queue).await })
+    });
+    Variant::new("consumer_only", counter, publish)
+}
+
 fn redis_benches(c: &mut Criterion, rt: &Runtime) {
     let options = RedisOptions::default().with_block(Duration::from_millis(200));
     let Ok(t) = rt.block_on(RedisTransport::connect(REDIS, options)) else {
@@ -165,14 +341,10 @@ fn redis_benches(c: &mut Criterion, rt: &Runtime) {
     let queue = unique("redis-raw");
     let counter = Arc::new(Counter::default());
     let conn = rt.block_on(client.get_connection_manager()).unwrap();
-    rt.spawn(redis_raw_consumer(
-        client.clone(),
-        queue.clone(),
-        counter.clone(),
-    ));
-    bench_variant(c, rt, "redis/raw", counter, || {
+    rt.spawn(redis_raw_consumer(client, queue.clone(), counter.clone()));
+    let publish: Publish = Box::new(move || {
         let (mut conn, queue) = (conn.clone(), queue.clone());
-        async move {
+        Box::pin(async move {
             for _ in 0..N {
                 let _: String = redis::cmd("XADD")
                     .arg(&queue)
@@ -183,34 +355,11 @@ fn redis_benches(c: &mut Criterion, rt: &Runtime) {
                     .await
                     .unwrap();
             }
-        }
+        })
     });
-
-    // o11y-queue transport, no spans.
-    let queue = unique("redis-transport");
-    let counter = Arc::new(Counter::default());
-    rt.spawn(plain_consumer(t.clone(), queue.clone(), counter.clone()));
-    bench_variant(c, rt, "redis/transport", counter, || {
-        publish_plain(&t, &queue)
-    });
-
-    // Producer/Consumer with a sampled SDK tracer.
-    // Producer/Consumer with tracing off (no-op provider): the API's own cost.
-    let queue = unique("redis-untraced");
-    let noop = NoopTracerProvider::new();
-    let counter = spawn_instrumented(rt, t.clone(), &queue, &noop);
-    let producer = Producer::new(t.clone()).with_tracer_provider(&noop);
-    bench_variant(c, rt, "redis/untraced", counter, || {
-        publish_traced(&producer, &queue)
-    });
-
-    let queue = unique("redis-instrumented");
-    let provider = instrumented_provider();
-    let counter = spawn_instrumented(rt, t.clone(), &queue, &provider);
-    let producer = Producer::new(t.clone()).with_tracer_provider(&provider);
-    bench_variant(c, rt, "redis/instrumented", counter, || {
-        publish_traced(&producer, &queue)
-    });
+    let mut variants = vec![Variant::new("raw", counter, publish)];
+    variants.extend(crate_variants(rt, &t, "redis"));
+    measure(c, rt, "redis", &variants);
 }
 
 async fn redis_raw_consumer(client: redis::Client, stream: String, counter: Arc<Counter>) {
@@ -274,9 +423,9 @@ fn amqp_benches(c: &mut Criterion, rt: &Runtime) {
     let queue = unique("amqp-raw");
     let counter = Arc::new(Counter::default());
     let channel = rt.block_on(amqp_raw_setup(&queue, counter.clone(), rt));
-    bench_variant(c, rt, "amqp/raw", counter, || {
+    let publish: Publish = Box::new(move || {
         let (channel, queue) = (channel.clone(), queue.clone());
-        async move {
+        Box::pin(async move {
             use lapin::{BasicProperties, options::BasicPublishOptions};
             for _ in 0..N {
                 let props = BasicProperties::default().with_delivery_mode(2);
@@ -287,32 +436,11 @@ fn amqp_benches(c: &mut Criterion, rt: &Runtime) {
                     .await
                     .unwrap();
             }
-        }
+        })
     });
-
-    let queue = unique("amqp-transport");
-    let counter = Arc::new(Counter::default());
-    rt.spawn(plain_consumer(t.clone(), queue.clone(), counter.clone()));
-    bench_variant(c, rt, "amqp/transport", counter, || {
-        publish_plain(&t, &queue)
-    });
-
-    // Producer/Consumer with tracing off (no-op provider): the API's own cost.
-    let queue = unique("amqp-untraced");
-    let noop = NoopTracerProvider::new();
-    let counter = spawn_instrumented(rt, t.clone(), &queue, &noop);
-    let producer = Producer::new(t.clone()).with_tracer_provider(&noop);
-    bench_variant(c, rt, "amqp/untraced", counter, || {
-        publish_traced(&producer, &queue)
-    });
-
-    let queue = unique("amqp-instrumented");
-    let provider = instrumented_provider();
-    let counter = spawn_instrumented(rt, t.clone(), &queue, &provider);
-    let producer = Producer::new(t.clone()).with_tracer_provider(&provider);
-    bench_variant(c, rt, "amqp/instrumented", counter, || {
-        publish_traced(&producer, &queue)
-    });
+    let mut variants = vec![Variant::new("raw", counter, publish)];
+    variants.extend(crate_variants(rt, &t, "amqp"));
+    measure(c, rt, "amqp", &variants);
 }
 
 async fn amqp_raw_setup(queue: &str, counter: Arc<Counter>, rt: &Runtime) -> lapin::Channel {
@@ -382,8 +510,14 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    redis_benches(c, &rt);
-    amqp_benches(c, &rt);
+    // O11Y_BENCH_BROKERS=redis (or amqp) runs one broker only.
+    let brokers = std::env::var("O11Y_BENCH_BROKERS").unwrap_or_else(|_| "redis,amqp".into());
+    if brokers.contains("redis") {
+        redis_benches(c, &rt);
+    }
+    if brokers.contains("amqp") {
+        amqp_benches(c, &rt);
+    }
 }
 
 criterion_group!(group, benches);

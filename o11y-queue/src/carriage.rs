@@ -145,7 +145,7 @@ fn has_context(headers: &Headers) -> bool {
 /// is a JSON object holding one with a `traceparent`.
 fn json_field(payload: &[u8]) -> Option<Headers> {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace())?;
-    if *first != b'{' {
+    if *first != b'{' || !mentions_trace_context(payload) {
         return None;
     }
     let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(payload) else {
@@ -162,6 +162,13 @@ fn json_field(payload: &[u8]) -> Option<Headers> {
         })
         .collect();
     has_context(&fields).then_some(fields)
+}
+
+/// Whether the bytes hold `"traceContext"`: a plain JSON body without it is
+/// not parsed at all.
+fn mentions_trace_context(payload: &[u8]) -> bool {
+    let key = b"\"traceContext\"";
+    payload.windows(key.len()).any(|w| w == key)
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@ use std::{borrow::Cow, sync::Arc};
 
 use o11y_core::propagation::Propagator;
 use opentelemetry::{
-    InstrumentationScope, KeyValue,
+    Context, InstrumentationScope, KeyValue,
     global::{BoxedTracer, ObjectSafeTracerProvider},
     metrics::MeterProvider,
     propagation::TextMapPropagator,
-    trace::TracerProvider,
+    trace::{Link, Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider},
 };
 
 use crate::{metrics::Metrics, semconv, transport::Transport};
@@ -88,4 +88,46 @@ pub(crate) fn base_attributes<T: Transport>(
 /// `send {destination}` / `process {destination}`.
 pub(crate) fn span_name(operation: &str, destination: &str) -> Cow<'static, str> {
     Cow::Owned(format!("{operation} {destination}"))
+}
+
+/// A span to start with [`start`].
+pub(crate) struct SpanStart<'a, A> {
+    pub(crate) operation: &'static str,
+    pub(crate) destination: &'a str,
+    pub(crate) kind: SpanKind,
+    pub(crate) links: Vec<Link>,
+    pub(crate) attributes: A,
+}
+
+/// Starts `span` as a child of `parent` and returns the context holding it.
+///
+/// Under a sampled parent (almost always followed) the span is described up
+/// front, so the sampler sees it whole. Otherwise it starts with its bare
+/// operation as name and is described only once the sampler decided to
+/// record it: an unsampled or no-op span pays for neither its name nor its
+/// attributes.
+pub(crate) fn start<A>(tracer: &BoxedTracer, parent: &Context, span: SpanStart<'_, A>) -> Context
+where
+    A: FnOnce() -> Vec<KeyValue>,
+{
+    let likely = {
+        let parent = parent.span();
+        let sc = parent.span_context();
+        sc.is_valid() && sc.is_sampled()
+    };
+    let mut builder = tracer.span_builder(span.operation).with_kind(span.kind);
+    if !span.links.is_empty() {
+        builder = builder.with_links(span.links);
+    }
+    if likely {
+        builder.name = span_name(span.operation, span.destination);
+        builder = builder.with_attributes((span.attributes)());
+        return parent.with_span(tracer.build_with_context(builder, parent));
+    }
+    let mut started = tracer.build_with_context(builder, parent);
+    if started.is_recording() {
+        started.update_name(span_name(span.operation, span.destination));
+        started.set_attributes((span.attributes)());
+    }
+    parent.with_span(started)
 }

@@ -50,6 +50,12 @@
 //!   and broker-specific ones (RabbitMQ routing key and delivery tag). Its
 //!   parent is the PRODUCER span by default and it always links to it; see
 //!   [`Relation`] for the linked-trace mode.
+//! - With [`Consumer::run_batches`], one `process {destination}` span per
+//!   batch: `messaging.batch.message_count`, a link to every message's
+//!   PRODUCER span (with its `messaging.message.id`), and one
+//!   [`Transport::ack_batch`] for the whole batch (one `XACK` on Redis,
+//!   `DeleteMessageBatch` on SQS).
+//! - On SQS both spans carry `aws.sqs.queue.url`.
 //!
 //! Spans come from the global tracer provider unless
 //! `with_tracer_provider` says otherwise; [`metrics`] lists the instruments.
@@ -102,7 +108,7 @@ mod redis;
 mod sqs;
 
 pub use carriage::{Carriage, TRACE_CONTEXT_FIELD};
-pub use consumer::{Consumer, Handler, Relation, RetryPolicy};
+pub use consumer::{BatchHandler, Consumer, Handler, Relation, RetryPolicy};
 pub use instrument::SCOPE;
 pub use message::{Delivery, Headers, Incoming, Message, Published};
 pub use producer::Producer;

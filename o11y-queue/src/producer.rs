@@ -5,7 +5,7 @@ use opentelemetry::{
     global::ObjectSafeTracerProvider,
     metrics::MeterProvider,
     propagation::TextMapPropagator,
-    trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
+    trace::{FutureExt, SpanKind, Status, TraceContextExt, TracerProvider},
 };
 
 use std::time::Instant;
@@ -113,6 +113,11 @@ impl<T: Transport> Producer<T> {
             .publish(destination, message)
             .with_context(cx.clone())
             .await;
+        let span = cx.span();
+        if span.is_recording() {
+            // After the publish: the broker's own names are known by then.
+            span.set_attributes(self.transport.publish_attributes(destination));
+        }
         finish(&cx, &result);
         let error = result.as_ref().err().map(|_| "publish_error");
         let attrs = metrics::attributes(self.transport.system(), "send", destination, error);
@@ -124,22 +129,27 @@ impl<T: Transport> Producer<T> {
     }
 
     fn start_span(&self, parent: &Context, destination: &str, message: &Message) -> Context {
-        let mut attrs = instrument::base_attributes(&self.transport, "send", destination);
-        let size = i64::try_from(message.payload.len()).unwrap_or(i64::MAX);
-        attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_BODY_SIZE, size));
-        if let Some(id) = parent.correlation_id() {
-            let id = id.as_str().to_owned();
-            attrs.push(KeyValue::new(
-                semconv::MESSAGING_MESSAGE_CONVERSATION_ID,
-                id,
-            ));
-        }
-        let tracer = &self.instrumentation.tracer;
-        let builder = tracer
-            .span_builder(instrument::span_name("send", destination))
-            .with_kind(SpanKind::Producer)
-            .with_attributes(attrs);
-        parent.with_span(tracer.build_with_context(builder, parent))
+        let attributes = || {
+            let mut attrs = instrument::base_attributes(&self.transport, "send", destination);
+            let size = i64::try_from(message.payload.len()).unwrap_or(i64::MAX);
+            attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_BODY_SIZE, size));
+            if let Some(id) = parent.correlation_id() {
+                let id = id.as_str().to_owned();
+                attrs.push(KeyValue::new(
+                    semconv::MESSAGING_MESSAGE_CONVERSATION_ID,
+                    id,
+                ));
+            }
+            attrs
+        };
+        let span = instrument::SpanStart {
+            operation: "send",
+            destination,
+            kind: SpanKind::Producer,
+            links: Vec::new(),
+            attributes,
+        };
+        instrument::start(&self.instrumentation.tracer, parent, span)
     }
 }
 

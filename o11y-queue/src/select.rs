@@ -247,10 +247,18 @@ impl Transport for AnyTransport {
         each!(self, t => t.dead_letter_destination(destination))
     }
 
+    fn publish_attributes(&self, destination: &str) -> Vec<KeyValue> {
+        each!(self, t => t.publish_attributes(destination))
+    }
+
     fn delivery_attributes(&self, delivery: &Delivery<AnyReceipt>) -> Vec<KeyValue> {
         match (self, &delivery.receipt) {
             #[cfg(feature = "amqp")]
             (AnyTransport::Amqp(t), AnyReceipt::Amqp(r)) => {
+                t.delivery_attributes(&inner(delivery, r))
+            }
+            #[cfg(feature = "sqs")]
+            (AnyTransport::Sqs(t), AnyReceipt::Sqs(r)) => {
                 t.delivery_attributes(&inner(delivery, r))
             }
             #[allow(unreachable_patterns)]
@@ -289,6 +297,39 @@ impl Transport for AnyTransport {
         delivery: &Delivery<AnyReceipt>,
     ) -> Result<(), TransportError> {
         settle!(self, delivery, "ack", destination, t, d => t.ack(destination, &d).await)
+    }
+
+    async fn ack_batch(
+        &self,
+        destination: &str,
+        deliveries: &[&Delivery<AnyReceipt>],
+    ) -> Result<(), TransportError> {
+        /// The inner deliveries, acked in one batch by the inner transport.
+        macro_rules! batch {
+            ($t:expr, $variant:ident) => {{
+                let inner: Option<Vec<_>> = deliveries
+                    .iter()
+                    .map(|d| match &d.receipt {
+                        AnyReceipt::$variant(r) => Some(inner(d, r)),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    })
+                    .collect();
+                let inner = inner.ok_or_else(|| foreign("ack", destination))?;
+                let refs: Vec<_> = inner.iter().collect();
+                $t.ack_batch(destination, &refs).await
+            }};
+        }
+        match self {
+            #[cfg(feature = "memory")]
+            Self::Memory(t) => batch!(t, Memory),
+            #[cfg(feature = "redis")]
+            Self::Redis(t) => batch!(t, Redis),
+            #[cfg(feature = "amqp")]
+            Self::Amqp(t) => batch!(t, Amqp),
+            #[cfg(feature = "sqs")]
+            Self::Sqs(t) => batch!(t, Sqs),
+        }
     }
 
     async fn retry(

@@ -65,6 +65,14 @@ pub trait Transport: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Broker-specific attributes of the PRODUCER span of a publish to
+    /// `destination` (the SQS queue URL, ...), asked for once the publish
+    /// returned. None by default.
+    fn publish_attributes(&self, destination: &str) -> Vec<KeyValue> {
+        let _ = destination;
+        Vec::new()
+    }
+
     /// Where dead letters of `destination` go.
     fn dead_letter_destination(&self, destination: &str) -> String {
         format!("{destination}.dlq")
@@ -93,6 +101,27 @@ pub trait Transport: Send + Sync + 'static {
         destination: &str,
         delivery: &Delivery<Self::Receipt>,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Settles several deliveries of `destination` as done, in as few broker
+    /// calls as the broker allows (one `XACK` on Redis, `DeleteMessageBatch`
+    /// on SQS). The default acks each in turn. Every delivery is attempted;
+    /// the first error is returned, and a delivery whose ack failed comes
+    /// back after the broker's redelivery timeout.
+    fn ack_batch(
+        &self,
+        destination: &str,
+        deliveries: &[&Delivery<Self::Receipt>],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async move {
+            let mut first = None;
+            for delivery in deliveries {
+                if let Err(e) = self.ack(destination, delivery).await {
+                    first.get_or_insert(e);
+                }
+            }
+            first.map_or(Ok(()), Err)
+        }
+    }
 
     /// Makes the delivery come back after about `delay`, with its attempt
     /// count raised.

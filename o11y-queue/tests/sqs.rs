@@ -6,11 +6,17 @@ mod support;
 
 use std::time::Duration;
 
-use aws_sdk_sqs::config::{
-    BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig,
+use aws_sdk_sqs::{
+    config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig},
+    types::{MessageSystemAttributeNameForSends, MessageSystemAttributeValue},
 };
-use o11y_queue::{SqsOptions, SqsTransport, sqs_http_client};
+use o11y_core::testing::Capture;
+use o11y_queue::{
+    Consumer, Incoming, Producer, SqsOptions, SqsTransport, Transport, semconv, sqs_http_client,
+};
+use opentelemetry::trace::{SpanId, TraceId};
 use support::Harness;
+use tokio::sync::{mpsc, oneshot};
 
 struct Sqs;
 
@@ -18,26 +24,31 @@ fn url() -> String {
     std::env::var("O11Y_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
 }
 
+/// A client for the local server: no retries, short timeouts.
+fn client() -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .endpoint_url(url())
+        .http_client(sqs_http_client())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
 impl Harness for Sqs {
     type T = SqsTransport;
     const NAME: &'static str = "sqs (moto)";
 
     async fn connect(&self) -> Option<SqsTransport> {
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .endpoint_url(url())
-            .http_client(sqs_http_client())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(10))
-                    .build(),
-            )
-            .build();
-        let client = aws_sdk_sqs::Client::from_conf(config);
+        let client = client();
         // Reachability: one cheap call.
         client.list_queues().max_results(1).send().await.ok()?;
         let options = SqsOptions::default()
@@ -45,6 +56,106 @@ impl Harness for Sqs {
             .with_visibility_timeout(Duration::from_secs(1));
         Some(SqsTransport::new(client, options))
     }
+}
+
+/// A message sent by an X-Ray-instrumented producer (the `AWSTraceHeader`
+/// system attribute, no message attributes) continues that trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_trace_header_is_read_as_the_parent() {
+    let Some(t) = support::connect_or_skip(&Sqs, "aws_trace_header_is_read_as_the_parent").await
+    else {
+        return;
+    };
+    let q = support::unique_queue("xray");
+    let url = t.queue_url(&q).await.unwrap();
+    let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let value = MessageSystemAttributeValue::builder()
+        .data_type("String")
+        .string_value(header)
+        .build()
+        .unwrap();
+    client()
+        .send_message()
+        .queue_url(&url)
+        .message_body("from x-ray")
+        .message_system_attributes(MessageSystemAttributeNameForSends::AwsTraceHeader, value)
+        .send()
+        .await
+        .unwrap();
+    let capture = Capture::new();
+    let provider = capture.provider("svc");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let consumer = Consumer::new(t).with_tracer_provider(&provider);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let queue = q.clone();
+    let join = tokio::spawn(async move {
+        let handler = move |m: Incoming| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(m.payload);
+                Ok::<_, String>(())
+            }
+        };
+        consumer
+            .run_until(&queue, handler, async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let payload = tokio::time::timeout(support::PATIENCE, rx.recv())
+        .await
+        .expect("the message arrives")
+        .unwrap();
+    assert_eq!(&payload[..], b"from x-ray");
+    let process = format!("process {q}");
+    let spans = support::wait_spans(&capture, move |s| s.named(&process).len() == 1).await;
+    let _ = stop.send(());
+    join.await.unwrap();
+    let span = spans.find(&format!("process {q}"));
+    assert_eq!(
+        span.trace_id(),
+        TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap()
+    );
+    assert_eq!(
+        span.parent_id(),
+        SpanId::from_hex("53995c3f42cd8ad8").unwrap()
+    );
+    assert_eq!(
+        span.attr_str(semconv::CONTEXT_SOURCE).as_deref(),
+        Some("native")
+    );
+    assert_eq!(span.attr_str(semconv::AWS_SQS_QUEUE_URL), Some(url));
+}
+
+/// Both spans name the queue URL (`aws.sqs.queue.url`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_carry_the_queue_url() {
+    let Some(t) = support::connect_or_skip(&Sqs, "spans_carry_the_queue_url").await else {
+        return;
+    };
+    let q = support::unique_queue("url");
+    let capture = Capture::new();
+    let provider = capture.provider("svc");
+    Producer::new(t.clone())
+        .with_tracer_provider(&provider)
+        .publish(&q, "x")
+        .await
+        .unwrap();
+    let url = t.queue_url(&q).await.unwrap();
+    assert!(url.ends_with(&q), "{url}");
+    let send = capture.spans();
+    let send = send.find(&format!("send {q}"));
+    assert_eq!(send.attr_str(semconv::AWS_SQS_QUEUE_URL), Some(url.clone()));
+    let delivery = loop {
+        if let Some(d) = t.receive(&q, 1).await.unwrap().pop() {
+            break d;
+        }
+    };
+    let attrs = t.delivery_attributes(&delivery);
+    assert!(attrs.iter().any(|kv| {
+        kv.key.as_str() == semconv::AWS_SQS_QUEUE_URL && kv.value.to_string() == url
+    }));
+    t.ack(&q, &delivery).await.unwrap();
 }
 
 suite!(Sqs);

@@ -26,3 +26,26 @@ where
         Box::pin(async move { fut.await.map_err(Into::into) })
     }
 }
+
+/// Processes a batch of messages at once (see
+/// [`Consumer::run_batches`](crate::Consumer::run_batches)). `Ok` acks every
+/// message of the batch; `Err` (or a panic) retries each of them, and
+/// dead-letters those whose last allowed attempt it was.
+///
+/// Implemented for every `Fn(Vec<Incoming>) -> impl Future<Output = Result<(), E>>`.
+pub trait BatchHandler: Send + Sync + 'static {
+    /// Handles `batch`, in the order the broker delivered it.
+    fn call(&self, batch: Vec<Incoming>) -> BoxFuture<'static, Result<(), BoxError>>;
+}
+
+impl<F, Fut, E> BatchHandler for F
+where
+    F: Fn(Vec<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    fn call(&self, batch: Vec<Incoming>) -> BoxFuture<'static, Result<(), BoxError>> {
+        let fut = self(batch);
+        Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}

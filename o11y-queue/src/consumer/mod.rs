@@ -1,22 +1,23 @@
 //! [`Consumer`]: receives, continues the producer's trace, runs the handler,
 //! then acks, retries or dead-letters.
 
+mod batch;
 mod handler;
 mod policy;
 mod process;
 
 use std::{future::Future, pin::pin, sync::Arc, time::Duration};
 
+use futures_util::{StreamExt as _, stream::FuturesUnordered};
 use opentelemetry::{
     global::ObjectSafeTracerProvider, metrics::MeterProvider, propagation::TextMapPropagator,
     trace::TracerProvider,
 };
-use tokio::{sync::Semaphore, task::JoinSet};
 
-pub use handler::Handler;
+pub use handler::{BatchHandler, Handler};
 pub use policy::{Relation, RetryPolicy};
 
-use crate::{instrument::Instrumentation, transport::Transport};
+use crate::{instrument::Instrumentation, message::Delivery, transport::Transport};
 use process::Processor;
 
 /// Settings shared by every processing task.
@@ -54,6 +55,7 @@ pub struct Consumer<T> {
     transport: Arc<T>,
     settings: Settings,
     concurrency: usize,
+    batch_size: usize,
 }
 
 impl<T> std::fmt::Debug for Consumer<T> {
@@ -61,6 +63,7 @@ impl<T> std::fmt::Debug for Consumer<T> {
         f.debug_struct("Consumer")
             .field("settings", &self.settings)
             .field("concurrency", &self.concurrency)
+            .field("batch_size", &self.batch_size)
             .finish_non_exhaustive()
     }
 }
@@ -73,6 +76,7 @@ impl<T: Transport> Consumer<T> {
             transport: Arc::new(transport),
             settings: Settings::default(),
             concurrency: 1,
+            batch_size: 10,
         }
     }
 
@@ -112,9 +116,25 @@ impl<T: Transport> Consumer<T> {
         self
     }
 
-    /// Runs up to `n` handlers at once (at least 1); receives in batches of `n`.
+    /// Runs up to `n` handlers at once (at least 1). [`run`](Self::run)
+    /// receives in batches of `n`; [`run_batches`](Self::run_batches) runs up
+    /// to `n` batches at once.
+    ///
+    /// Handlers run concurrently on the consumer's own task, as with
+    /// `StreamExt::for_each_concurrent`: no task is spawned per message, which
+    /// saves a cross-thread wake-up per message. A handler with CPU-heavy work
+    /// should hand it to `tokio::task::spawn_blocking` (or spawn a task
+    /// inside the current context); several consumers of one destination
+    /// spread over the runtime's threads.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// The most messages [`run_batches`](Self::run_batches) hands to its
+    /// handler at once (at least 1, default 10; SQS delivers at most 10).
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
         self
     }
 
@@ -139,57 +159,130 @@ impl<T: Transport> Consumer<T> {
         handler: H,
         shutdown: impl Future<Output = ()>,
     ) {
-        let processor = Arc::new(Processor {
+        let processor = self.processor(destination, handler);
+        let work = move |delivery| {
+            let processor = processor.clone();
+            async move { processor.process(delivery).await }
+        };
+        let each = |batch: Vec<_>| batch;
+        self.drive(destination, self.concurrency, shutdown, each, work)
+            .await;
+    }
+
+    /// Consumes `destination` forever, handing the handler up to
+    /// [`with_batch_size`](Self::with_batch_size) messages at once.
+    pub async fn run_batches<B: BatchHandler>(&self, destination: &str, handler: B) {
+        self.run_batches_until(destination, handler, std::future::pending())
+            .await;
+    }
+
+    /// Like [`run_until`](Self::run_until), one batch at a time (or up to
+    /// [`with_concurrency`](Self::with_concurrency) batches).
+    ///
+    /// Each batch gets one `process {destination}` CONSUMER span with
+    /// `messaging.batch.message_count` and a link to every message's
+    /// PRODUCER span (with its `messaging.message.id`). A batch of one
+    /// message is parented as [`run`](Self::run) would parent it; a larger
+    /// batch starts a trace of its own, with the correlation id when every
+    /// message carries the same one. `Ok` acks the batch in one broker call
+    /// where the broker allows it ([`Transport::ack_batch`]); an error
+    /// retries each message, or dead-letters those on their last attempt.
+    /// A message whose envelope cannot be read is dead-lettered on its own
+    /// and never reaches the handler.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() {
+    /// use o11y_queue::{Consumer, Incoming, MemoryTransport};
+    ///
+    /// Consumer::new(MemoryTransport::new())
+    ///     .with_batch_size(50)
+    ///     .run_batches("events", |batch: Vec<Incoming>| async move {
+    ///         tracing::info!(messages = batch.len(), "batch stored");
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await;
+    /// # }
+    /// ```
+    pub async fn run_batches_until<B: BatchHandler>(
+        &self,
+        destination: &str,
+        handler: B,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let processor = self.processor(destination, handler);
+        let work = move |batch| {
+            let processor = processor.clone();
+            async move { processor.process_batch(batch).await }
+        };
+        let whole = |batch: Vec<_>| (!batch.is_empty()).then_some(batch);
+        self.drive(destination, self.batch_size, shutdown, whole, work)
+            .await;
+    }
+
+    fn processor<H>(&self, destination: &str, handler: H) -> Arc<Processor<T, H>> {
+        Arc::new(Processor {
             transport: self.transport.clone(),
             handler: Arc::new(handler),
             settings: self.settings.clone(),
             destination: Arc::from(destination),
-        });
+        })
+    }
+
+    /// The receive loop: receives up to `max`, splits what came into units
+    /// of work, and runs each unit on its own task, at most `concurrency`
+    /// at once.
+    async fn drive<U, I, W, F>(
+        &self,
+        destination: &str,
+        max: usize,
+        shutdown: impl Future<Output = ()>,
+        split: impl Fn(Vec<Delivery<T::Receipt>>) -> I,
+        work: W,
+    ) where
+        I: IntoIterator<Item = U>,
+        W: Fn(U) -> F,
+        F: Future<Output = ()> + Send + 'static,
+    {
         let mut shutdown = pin!(shutdown);
-        let semaphore = Arc::new(Semaphore::new(self.concurrency));
-        let mut tasks = JoinSet::new();
+        let mut tasks = FuturesUnordered::new();
         let mut failures = 0u32;
-        let half = self.concurrency.div_ceil(2);
+        let slots = self.concurrency;
+        let half = slots.div_ceil(2);
         'receiving: loop {
-            while tasks.try_join_next().is_some() {}
+            if futures_util::FutureExt::now_or_never(&mut shutdown).is_some() {
+                break;
+            }
             // Under load, receive once half the handler slots are free, so
             // the broker sees batches rather than a read per finished handler.
-            while semaphore.available_permits() < half {
+            while slots - tasks.len() < half {
                 tokio::select! {
                     biased;
                     () = &mut shutdown => break 'receiving,
-                    done = tasks.join_next() => if done.is_none() { break },
+                    _ = tasks.next() => {}
                 }
             }
-            // Always ask for a full batch: deliveries wait for a slot in order.
-            let first = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                permit = semaphore.clone().acquire_owned() => permit,
+            let received = {
+                let receive = self.transport.receive(destination, max);
+                let mut receive = pin!(receive);
+                loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut receive => break r,
+                        Some(()) = tasks.next(), if !tasks.is_empty() => {}
+                    }
+                }
             };
-            let Ok(first) = first else { break };
-            // Not raced against `shutdown`: a receive returns within the
-            // transport's short poll time, and what it got is then handled
-            // rather than left with the broker until a redelivery timeout.
-            let received = self.transport.receive(destination, self.concurrency).await;
             match received {
                 Ok(batch) => {
                     failures = 0;
-                    let mut first = Some(first);
-                    for delivery in batch {
-                        let permit = match first.take() {
-                            Some(p) => Ok(p),
-                            None => semaphore.clone().acquire_owned().await,
-                        };
-                        let processor = processor.clone();
-                        tasks.spawn(async move {
-                            processor.process(delivery).await;
-                            drop(permit);
-                        });
+                    for unit in split(batch) {
+                        while tasks.len() >= slots {
+                            let _ = tasks.next().await;
+                        }
+                        tasks.push(work(unit));
                     }
                 }
                 Err(e) => {
-                    drop(first);
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, failures, "receive failed; backing off");
                     tokio::select! {
@@ -200,7 +293,7 @@ impl<T: Transport> Consumer<T> {
                 }
             }
         }
-        while tasks.join_next().await.is_some() {}
+        while tasks.next().await.is_some() {}
         self.transport.stop(destination).await;
     }
 }

@@ -10,7 +10,7 @@ use futures_util::FutureExt as _;
 use o11y_core::CorrelationContextExt;
 use opentelemetry::{
     Context, KeyValue,
-    trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt, Tracer},
+    trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt},
 };
 
 use super::{Handler, Settings};
@@ -34,25 +34,14 @@ impl<T: Transport, H: Handler> Processor<T, H> {
     pub(super) async fn process(&self, delivery: Delivery<T::Receipt>) {
         let started = Instant::now();
         self.record_received(&delivery);
-        let propagator = &*self.settings.instrumentation.propagator;
-        let extracted = carriage::extract(propagator, &delivery.message);
+        let extracted = self.extract(&delivery);
+        if extracted.corrupt.is_some() {
+            return self.reject_corrupt(&delivery, &extracted, started).await;
+        }
         let cx = self.start_span(&delivery, &extracted);
-        let error = match extracted.corrupt {
-            Some(err) => {
-                cx.span().add_event(semconv::EVENT_CORRUPT_ENVELOPE, vec![]);
-                let reason = err.to_string();
-                self.fail(&cx, &delivery, semconv::ERROR_ENVELOPE, &reason, true)
-                    .await;
-                Some(semconv::ERROR_ENVELOPE)
-            }
-            None => self.handle(&cx, &delivery, extracted).await,
-        };
+        let error = self.handle(&cx, &delivery, extracted).await;
         cx.span().end();
-        let attrs = self.metric_attributes(error);
-        let metrics = &self.settings.instrumentation.metrics;
-        metrics
-            .process_duration
-            .record(metrics::secs(started.elapsed()), &attrs);
+        self.record_processed(started, error);
     }
 
     /// Runs the handler inside `cx`, then settles; returns the `error.type`.
@@ -62,13 +51,7 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         delivery: &Delivery<T::Receipt>,
         extracted: Extracted,
     ) -> Option<&'static str> {
-        let incoming = Incoming {
-            destination: self.destination.to_string(),
-            payload: extracted.payload,
-            headers: extracted.headers,
-            id: delivery.id.clone(),
-            attempt: delivery.attempt,
-        };
+        let incoming = self.incoming(delivery, extracted);
         let run = AssertUnwindSafe(self.handler.call(incoming)).catch_unwind();
         let (error, reason) = match run.with_context(cx.clone()).await {
             Ok(Ok(())) => {
@@ -81,13 +64,64 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         self.fail(cx, delivery, error, &reason, false).await;
         Some(error)
     }
+}
+
+impl<T: Transport, H> Processor<T, H> {
+    pub(super) fn extract(&self, delivery: &Delivery<T::Receipt>) -> Extracted {
+        let propagator = &*self.settings.instrumentation.propagator;
+        carriage::extract(propagator, &delivery.message)
+    }
+
+    /// What the handler sees of a delivery.
+    pub(super) fn incoming(
+        &self,
+        delivery: &Delivery<T::Receipt>,
+        extracted: Extracted,
+    ) -> Incoming {
+        Incoming {
+            destination: self.destination.to_string(),
+            payload: extracted.payload,
+            headers: extracted.headers,
+            id: delivery.id.clone(),
+            attempt: delivery.attempt,
+        }
+    }
+
+    /// Dead-letters a delivery whose envelope cannot be read, in a span of
+    /// its own: it never reaches the handler and is never dropped.
+    pub(super) async fn reject_corrupt(
+        &self,
+        delivery: &Delivery<T::Receipt>,
+        extracted: &Extracted,
+        started: Instant,
+    ) {
+        let cx = self.start_span(delivery, extracted);
+        cx.span().add_event(semconv::EVENT_CORRUPT_ENVELOPE, vec![]);
+        let reason = extracted
+            .corrupt
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        self.fail(&cx, delivery, semconv::ERROR_ENVELOPE, &reason, true)
+            .await;
+        cx.span().end();
+        self.record_processed(started, Some(semconv::ERROR_ENVELOPE));
+    }
+
+    pub(super) fn record_processed(&self, started: Instant, error: Option<&'static str>) {
+        let attrs = self.metric_attributes(error);
+        let metrics = &self.settings.instrumentation.metrics;
+        metrics
+            .process_duration
+            .record(metrics::secs(started.elapsed()), &attrs);
+    }
 
     fn metric_attributes(&self, error: Option<&'static str>) -> Vec<KeyValue> {
         let system = self.transport.system();
         metrics::attributes(system, "process", &self.destination, error)
     }
 
-    fn record_received(&self, delivery: &Delivery<T::Receipt>) {
+    pub(super) fn record_received(&self, delivery: &Delivery<T::Receipt>) {
         let metrics = &self.settings.instrumentation.metrics;
         let attrs = self.metric_attributes(None);
         metrics.consumed.add(1, &attrs);
@@ -97,24 +131,37 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         }
     }
 
-    fn start_span(&self, delivery: &Delivery<T::Receipt>, extracted: &Extracted) -> Context {
+    pub(super) fn start_span(
+        &self,
+        delivery: &Delivery<T::Receipt>,
+        extracted: &Extracted,
+    ) -> Context {
         let remote = extracted.cx.span().span_context().clone();
         let base = match self.settings.relation {
             super::Relation::Parent => extracted.cx.clone(),
             super::Relation::Link => without_span(&extracted.cx),
         };
-        let tracer = &self.settings.instrumentation.tracer;
-        let mut builder = tracer
-            .span_builder(instrument::span_name("process", &self.destination))
-            .with_kind(SpanKind::Consumer)
-            .with_attributes(self.attributes(delivery, extracted));
-        if remote.is_valid() {
-            builder = builder.with_links(vec![Link::with_context(remote)]);
-        }
-        base.with_span(tracer.build_with_context(builder, &base))
+        let links = if remote.is_valid() {
+            let attrs = message_id(delivery).into_iter().collect();
+            vec![Link::new(remote, attrs, 0)]
+        } else {
+            Vec::new()
+        };
+        let span = instrument::SpanStart {
+            operation: "process",
+            destination: &self.destination,
+            kind: SpanKind::Consumer,
+            links,
+            attributes: || self.attributes(delivery, extracted),
+        };
+        instrument::start(&self.settings.instrumentation.tracer, &base, span)
     }
 
-    fn attributes(&self, delivery: &Delivery<T::Receipt>, extracted: &Extracted) -> Vec<KeyValue> {
+    pub(super) fn attributes(
+        &self,
+        delivery: &Delivery<T::Receipt>,
+        extracted: &Extracted,
+    ) -> Vec<KeyValue> {
         let mut attrs = instrument::base_attributes(&*self.transport, "process", &self.destination);
         let size = i64::try_from(extracted.payload.len()).unwrap_or(i64::MAX);
         attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_BODY_SIZE, size));
@@ -152,28 +199,28 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         }
     }
 
-    async fn fail(
+    pub(super) async fn fail(
         &self,
         cx: &Context,
         delivery: &Delivery<T::Receipt>,
         error_type: &'static str,
         reason: &str,
         permanent: bool,
-    ) {
+    ) -> &'static str {
         let span = cx.span();
         span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
         span.set_status(Status::error(reason.to_owned()));
         let attempt = delivery.attempt;
-        let settled = if permanent || attempt >= self.settings.retry.max_attempts() {
+        let dead = permanent || attempt >= self.settings.retry.max_attempts();
+        let settled = if dead {
             span.set_attribute(KeyValue::new(semconv::OUTCOME, "dead_letter"));
             let target = self.transport.dead_letter_destination(&self.destination);
-            span.add_event(
-                semconv::EVENT_DEAD_LETTER,
-                vec![
-                    KeyValue::new("attempts", i64::from(attempt)),
-                    KeyValue::new("destination", target),
-                ],
-            );
+            let mut attrs = vec![
+                KeyValue::new("attempts", i64::from(attempt)),
+                KeyValue::new("destination", target),
+            ];
+            attrs.extend(message_id(delivery));
+            span.add_event(semconv::EVENT_DEAD_LETTER, attrs);
             let dlq = self
                 .transport
                 .dead_letter(&self.destination, delivery, reason);
@@ -181,40 +228,46 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         } else {
             let delay = self.settings.retry.delay(attempt);
             span.set_attribute(KeyValue::new(semconv::OUTCOME, "retry"));
-            span.add_event(
-                semconv::EVENT_RETRY,
-                vec![
-                    KeyValue::new("attempt", i64::from(attempt)),
-                    KeyValue::new(
-                        "delay_ms",
-                        i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
-                    ),
-                ],
-            );
+            let mut attrs = vec![
+                KeyValue::new("attempt", i64::from(attempt)),
+                KeyValue::new(
+                    "delay_ms",
+                    i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+                ),
+            ];
+            attrs.extend(message_id(delivery));
+            span.add_event(semconv::EVENT_RETRY, attrs);
             let retry = self.transport.retry(&self.destination, delivery, delay);
             retry.with_context(cx.clone()).await
         };
         if let Err(e) = settled {
             settle_failed(cx, &e);
         }
+        if dead { "dead_letter" } else { "retry" }
     }
 }
 
+/// `messaging.message.id` of a delivery, for events and links.
+pub(super) fn message_id<R>(delivery: &Delivery<R>) -> Option<KeyValue> {
+    let id = delivery.id.clone()?;
+    Some(KeyValue::new(semconv::MESSAGING_MESSAGE_ID, id))
+}
+
 /// How long the delivery waited, where the broker says when it was enqueued.
-fn queue_time<R>(delivery: &Delivery<R>) -> Option<Duration> {
+pub(super) fn queue_time<R>(delivery: &Delivery<R>) -> Option<Duration> {
     let at = delivery.enqueued_at?;
     SystemTime::now().duration_since(at).ok()
 }
 
 /// The correlation id of `cx` without its span: the base of a linked trace.
-fn without_span(cx: &Context) -> Context {
+pub(super) fn without_span(cx: &Context) -> Context {
     match cx.correlation_id() {
         Some(id) => Context::new().with_correlation_id(id.clone()),
         None => Context::new(),
     }
 }
 
-fn settle_failed(cx: &Context, error: &crate::TransportError) {
+pub(super) fn settle_failed(cx: &Context, error: &crate::TransportError) {
     let message = error.to_string();
     tracing::warn!(error = %message, "could not settle a delivery; the broker will redeliver it");
     cx.span().add_event(

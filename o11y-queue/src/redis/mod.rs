@@ -132,6 +132,24 @@ impl RedisTransport {
         })
     }
 
+    /// One `XACK` (and `XDEL`, when acked entries are deleted) for `ids`.
+    async fn ack_ids(&self, destination: &str, ids: &[&str]) -> Result<(), TransportError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK")
+            .arg(destination)
+            .arg(&self.inner.options.group)
+            .arg(ids);
+        if self.inner.options.delete_acked {
+            pipe.cmd("XDEL").arg(destination).arg(ids);
+        }
+        pipe.query_async::<()>(&mut self.inner.conn.clone())
+            .await
+            .map_err(|e| err("ack", destination, e))
+    }
+
     /// This transport's consumer name in the group.
     pub fn consumer_name(&self) -> &str {
         &self.inner.consumer
@@ -199,17 +217,16 @@ impl Transport for RedisTransport {
         destination: &str,
         delivery: &Delivery<RedisReceipt>,
     ) -> Result<(), TransportError> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("XACK")
-            .arg(destination)
-            .arg(&self.inner.options.group)
-            .arg(&delivery.receipt.0);
-        if self.inner.options.delete_acked {
-            pipe.cmd("XDEL").arg(destination).arg(&delivery.receipt.0);
-        }
-        pipe.query_async::<()>(&mut self.inner.conn.clone())
-            .await
-            .map_err(|e| err("ack", destination, e))
+        self.ack_ids(destination, &[&delivery.receipt.0]).await
+    }
+
+    async fn ack_batch(
+        &self,
+        destination: &str,
+        deliveries: &[&Delivery<RedisReceipt>],
+    ) -> Result<(), TransportError> {
+        let ids: Vec<&str> = deliveries.iter().map(|d| d.receipt.0.as_str()).collect();
+        self.ack_ids(destination, &ids).await
     }
 
     async fn retry(

@@ -37,13 +37,18 @@ use std::{
     time::Duration,
 };
 
-use aws_sdk_sqs::{Client, types::MessageSystemAttributeName};
+use aws_sdk_sqs::{
+    Client,
+    types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName},
+};
+use opentelemetry::KeyValue;
 
 pub use convert::PACKED_ATTRIBUTE;
 pub use options::SqsOptions;
 
 use crate::{
     message::{Delivery, Message, Published},
+    semconv::AWS_SQS_QUEUE_URL,
     transport::{BoxError, Transport, TransportError, dead_letter_message},
 };
 
@@ -148,6 +153,37 @@ impl SqsTransport {
     }
 }
 
+impl SqsTransport {
+    /// Deletes up to 10 deliveries of one queue in one call.
+    async fn delete_batch(
+        &self,
+        destination: &str,
+        url: &str,
+        deliveries: &[&&Delivery<SqsReceipt>],
+    ) -> Result<(), TransportError> {
+        let mut request = self.client.delete_message_batch().queue_url(url);
+        for (i, d) in deliveries.iter().enumerate() {
+            let entry = DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(&d.receipt.handle)
+                .build()
+                .map_err(|e| err("ack", destination, e))?;
+            request = request.entries(entry);
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| err("ack", destination, e))?;
+        match out.failed().first() {
+            None => Ok(()),
+            Some(failed) => {
+                let why = failed.message().unwrap_or(failed.code()).to_owned();
+                Err(err("ack", destination, why))
+            }
+        }
+    }
+}
+
 impl Transport for SqsTransport {
     type Receipt = SqsReceipt;
 
@@ -157,6 +193,18 @@ impl Transport for SqsTransport {
 
     fn dead_letter_destination(&self, destination: &str) -> String {
         format!("{destination}-dlq")
+    }
+
+    fn publish_attributes(&self, destination: &str) -> Vec<KeyValue> {
+        let urls = self.urls.lock().unwrap_or_else(PoisonError::into_inner);
+        urls.get(destination)
+            .map(|url| vec![KeyValue::new(AWS_SQS_QUEUE_URL, url.clone())])
+            .unwrap_or_default()
+    }
+
+    fn delivery_attributes(&self, delivery: &Delivery<SqsReceipt>) -> Vec<KeyValue> {
+        let url = delivery.receipt.queue_url.clone();
+        vec![KeyValue::new(AWS_SQS_QUEUE_URL, url)]
     }
 
     async fn publish(
@@ -222,6 +270,31 @@ impl Transport for SqsTransport {
         delivery: &Delivery<SqsReceipt>,
     ) -> Result<(), TransportError> {
         self.delete("ack", destination, &delivery.receipt).await
+    }
+
+    async fn ack_batch(
+        &self,
+        destination: &str,
+        deliveries: &[&Delivery<SqsReceipt>],
+    ) -> Result<(), TransportError> {
+        let mut first = None;
+        // One DeleteMessageBatch per queue URL and per 10 entries.
+        for chunk in deliveries.chunks(10) {
+            let Some(head) = chunk.first() else { continue };
+            let url = &head.receipt.queue_url;
+            type Refs<'a, 'b> = Vec<&'a &'b Delivery<SqsReceipt>>;
+            let (same, other): (Refs<'_, '_>, Refs<'_, '_>) =
+                chunk.iter().partition(|d| d.receipt.queue_url == *url);
+            for d in other {
+                if let Err(e) = self.delete("ack", destination, &d.receipt).await {
+                    first.get_or_insert(e);
+                }
+            }
+            if let Err(e) = self.delete_batch(destination, url, &same).await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     async fn retry(

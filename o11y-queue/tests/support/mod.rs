@@ -85,7 +85,9 @@ macro_rules! suite {
             fails_twice_then_succeeds,
             always_failing_is_dead_lettered_after_n,
             crash_mid_stream_then_restart_loses_nothing,
-            graceful_stop_finishes_in_flight_work
+            graceful_stop_finishes_in_flight_work,
+            batch_links_every_message,
+            batch_failure_retries_each_then_dead_letters
         );
     };
     (@case $harness:expr, $($case:ident),+) => {

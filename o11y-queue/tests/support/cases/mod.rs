@@ -1,8 +1,10 @@
 //! The cases of the suite, generic over the transport, and their helpers.
 
+mod batch;
 mod context;
 mod failures;
 
+pub use batch::*;
 pub use context::*;
 pub use failures::*;
 

@@ -341,7 +341,11 @@ fn redis_benches(c: &mut Criterion, rt: &Runtime) {
     let queue = unique("redis-raw");
     let counter = Arc::new(Counter::default());
     let conn = rt.block_on(client.get_connection_manager()).unwrap();
-    rt.spawn(redis_raw_consumer(client, queue.clone(), counter.clone()));
+    rt.spawn(redis_raw_consumer(
+        client.clone(),
+        queue.clone(),
+        counter.clone(),
+    ));
     let publish: Publish = Box::new(move || {
         let (mut conn, queue) = (conn.clone(), queue.clone());
         Box::pin(async move {
@@ -360,6 +364,22 @@ fn redis_benches(c: &mut Criterion, rt: &Runtime) {
     let mut variants = vec![Variant::new("raw", counter, publish)];
     variants.extend(crate_variants(rt, &t, "redis"));
     measure(c, rt, "redis", &variants);
+    rt.block_on(delete_streams(&client));
+}
+
+/// Deletes this run's streams: Redis keeps them in memory, and a server
+/// bloated by earlier runs is a slower one.
+async fn delete_streams(client: &redis::Client) {
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pattern = format!("o11y-bench-*-{}*", std::process::id());
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
 }
 
 async fn redis_raw_consumer(client: redis::Client, stream: String, counter: Arc<Counter>) {

@@ -2,7 +2,10 @@
 //! a `traceContext` field inside a JSON body.
 
 use bytes::Bytes;
-use opentelemetry::{Context, propagation::TextMapPropagator};
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, TextMapPropagator},
+};
 use serde_json::{Map, Value};
 
 use crate::{
@@ -121,12 +124,12 @@ pub(crate) fn extract(propagator: &dyn TextMapPropagator, message: &Message) -> 
         match json_field(&payload) {
             Some(fields) => {
                 source = Source::JsonField;
-                propagator.extract_with_context(&Context::new(), &fields)
+                propagator.extract_with_context(&Context::new(), &Carrier(&fields))
             }
-            None => propagator.extract_with_context(&Context::new(), &headers),
+            None => propagator.extract_with_context(&Context::new(), &Carrier(&headers)),
         }
     } else {
-        propagator.extract_with_context(&Context::new(), &headers)
+        propagator.extract_with_context(&Context::new(), &Carrier(&headers))
     };
     Extracted {
         cx,
@@ -134,6 +137,26 @@ pub(crate) fn extract(propagator: &dyn TextMapPropagator, message: &Message) -> 
         payload,
         source,
         corrupt,
+    }
+}
+
+/// Reads [`Headers`] for a propagator: the key as given (this crate and most
+/// producers write lowercase names), then ignoring ASCII case, without the
+/// lowercased copy of every key that `HashMap`'s own `Extractor` makes.
+struct Carrier<'a>(&'a Headers);
+
+impl Extractor for Carrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let value = self.0.get(key).or_else(|| {
+            let mut all = self.0.iter();
+            all.find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        });
+        value.map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
     }
 }
 
@@ -238,6 +261,25 @@ mod tests {
         let out = extract(&p, &m);
         assert_eq!(out.source, Source::Native);
         assert_eq!(trace_of(&out.cx), "11111111111111111111111111111111");
+    }
+
+    #[test]
+    fn header_names_are_matched_ignoring_case() {
+        let mut message = Message::new("x");
+        let mut headers = Headers::new();
+        Propagator::default().inject_context(&remote(), &mut headers);
+        for (k, v) in headers {
+            message.headers.insert(k.to_ascii_uppercase(), v);
+        }
+        let extracted = extract(&Propagator::default(), &message);
+        assert_eq!(trace_of(&extracted.cx), trace_of(&remote()));
+    }
+
+    #[test]
+    fn a_body_without_the_field_is_not_parsed() {
+        assert!(!mentions_trace_context(br#"{"order":42}"#));
+        assert!(mentions_trace_context(br#"{"traceContext":{}}"#));
+        assert!(json_field(br#"{"order":42,"note":"traceContext"}"#).is_none());
     }
 
     #[test]

@@ -101,14 +101,16 @@ pub(crate) fn attributes(
     destination: &str,
     error: Option<&'static str>,
 ) -> Vec<KeyValue> {
-    let mut attrs = vec![
-        KeyValue::new(crate::semconv::MESSAGING_SYSTEM, system),
-        KeyValue::new(crate::semconv::MESSAGING_OPERATION_NAME, operation),
-        KeyValue::new(
-            crate::semconv::MESSAGING_DESTINATION_NAME,
-            destination.to_owned(),
-        ),
-    ];
+    let mut attrs = Vec::with_capacity(4);
+    attrs.push(KeyValue::new(crate::semconv::MESSAGING_SYSTEM, system));
+    attrs.push(KeyValue::new(
+        crate::semconv::MESSAGING_OPERATION_NAME,
+        operation,
+    ));
+    attrs.push(KeyValue::new(
+        crate::semconv::MESSAGING_DESTINATION_NAME,
+        crate::instrument::string(destination),
+    ));
     if let Some(e) = error {
         attrs.push(KeyValue::new(crate::semconv::ERROR_TYPE, e));
     }

@@ -220,11 +220,13 @@ impl<T: Transport> Consumer<T> {
     }
 
     fn processor<H>(&self, destination: &str, handler: H) -> Arc<Processor<T, H>> {
+        let system = self.transport.system();
         Arc::new(Processor {
             transport: self.transport.clone(),
             handler: Arc::new(handler),
             settings: self.settings.clone(),
             destination: Arc::from(destination),
+            metric_ok: crate::metrics::attributes(system, "process", destination, None),
         })
     }
 
@@ -259,6 +261,21 @@ impl<T: Transport> Consumer<T> {
                     biased;
                     () = &mut shutdown => break 'receiving,
                     _ = tasks.next() => {}
+                }
+            }
+            // Let the work in flight settle first (for `LINGER` at most):
+            // a read issued at once, while messages trickle in, returns them
+            // one by one, a read after the acks finds several.
+            if !tasks.is_empty() {
+                let linger = tokio::time::sleep(LINGER);
+                let mut linger = pin!(linger);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => break 'receiving,
+                        () = &mut linger => break,
+                        done = tasks.next() => if done.is_none() || tasks.is_empty() { break },
+                    }
                 }
             }
             let received = {
@@ -297,6 +314,9 @@ impl<T: Transport> Consumer<T> {
         self.transport.stop(destination).await;
     }
 }
+
+/// How long the next receive waits for the work in flight to settle.
+const LINGER: Duration = Duration::from_millis(2);
 
 fn receive_backoff(failures: u32) -> Duration {
     let ms = 100u64.saturating_mul(1 << failures.min(6));

@@ -1,6 +1,7 @@
 //! Handling one delivery: span, handler, then ack, retry or dead-letter.
 
 use std::{
+    borrow::Cow,
     panic::AssertUnwindSafe,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
@@ -28,6 +29,8 @@ pub(super) struct Processor<T, H> {
     pub(super) handler: Arc<H>,
     pub(super) settings: Settings,
     pub(super) destination: Arc<str>,
+    /// The metric attributes of a message processed without error.
+    pub(super) metric_ok: Vec<KeyValue>,
 }
 
 impl<T: Transport, H: Handler> Processor<T, H> {
@@ -116,9 +119,14 @@ impl<T: Transport, H> Processor<T, H> {
             .record(metrics::secs(started.elapsed()), &attrs);
     }
 
-    fn metric_attributes(&self, error: Option<&'static str>) -> Vec<KeyValue> {
-        let system = self.transport.system();
-        metrics::attributes(system, "process", &self.destination, error)
+    fn metric_attributes(&self, error: Option<&'static str>) -> Cow<'_, [KeyValue]> {
+        match error {
+            None => Cow::Borrowed(&self.metric_ok),
+            Some(_) => {
+                let system = self.transport.system();
+                metrics::attributes(system, "process", &self.destination, error).into()
+            }
+        }
     }
 
     pub(super) fn record_received(&self, delivery: &Delivery<T::Receipt>) {

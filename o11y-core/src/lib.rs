@@ -46,7 +46,9 @@ pub use correlation::{
     X_REQUEST_ID, X_TRACE_ID,
 };
 pub use error::{ConfigError, InitError, ShutdownError};
-pub use init::{BoxedLayer, Builder, Guard, builder, init, installed_tracer_provider};
+pub use init::{
+    BoxedLayer, Builder, Guard, builder, init, installed_meter_provider, installed_tracer_provider,
+};
 #[cfg(feature = "prometheus")]
 pub use prometheus::PrometheusHandle;
 

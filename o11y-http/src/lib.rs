@@ -23,6 +23,16 @@
 //! # }
 //! ```
 //!
+//! # Metrics cost
+//! With the SDK's meter provider (given to `meter_provider`, or installed by
+//! `o11y::init`), `http.server.request.duration` records through histograms
+//! bound once per (method, scheme, route, status), so a request does not pay
+//! for the SDK hashing its attribute set; up to 2 000 such sets are bound,
+//! more take the SDK's ordinary path (nothing is dropped). This uses the
+//! OpenTelemetry SDK's `experimental_metrics_bound_instruments` feature,
+//! which this crate enables. `http.server.active_requests` is kept in atomics
+//! and observed at collection.
+//!
 //! Telemetry never changes the response: a malformed header starts a new
 //! trace, a hostile correlation id is replaced, and nothing here returns an
 //! error or panics on input.

@@ -1,14 +1,17 @@
 //! HTTP metrics: request duration histograms with the semantic-convention
 //! bucket boundaries, and the active request count.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, AtomicI64, Ordering},
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, PoisonError, RwLock,
+        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
+    },
 };
 
 use opentelemetry::{
     KeyValue,
-    metrics::{Histogram, Meter, ObservableUpDownCounter},
+    metrics::{BoundHistogram, Histogram, Meter, ObservableUpDownCounter},
 };
 
 use crate::semconv as sc;
@@ -94,7 +97,7 @@ impl Drop for InFlight {
 
 #[derive(Clone, Debug)]
 pub(crate) struct ServerMetrics {
-    pub(crate) duration: Histogram<f64>,
+    pub(crate) duration: Arc<BoundDurations>,
     pub(crate) request_size: Histogram<u64>,
     pub(crate) response_size: Histogram<u64>,
     pub(crate) active: Arc<Active>,
@@ -102,15 +105,18 @@ pub(crate) struct ServerMetrics {
 }
 
 impl ServerMetrics {
-    pub(crate) fn new(meter: &Meter) -> Self {
+    /// The instruments of `meter`; `sdk` says whether it is the SDK's, whose
+    /// histograms bind to attribute sets.
+    pub(crate) fn new(meter: &Meter, sdk: bool) -> Self {
         let active = Arc::new(Active::default());
+        let duration = meter
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .with_description("Duration of HTTP server requests.")
+            .with_boundaries(DURATION_BOUNDARIES.to_vec())
+            .build();
         Self {
-            duration: meter
-                .f64_histogram("http.server.request.duration")
-                .with_unit("s")
-                .with_description("Duration of HTTP server requests.")
-                .with_boundaries(DURATION_BOUNDARIES.to_vec())
-                .build(),
+            duration: Arc::new(BoundDurations::new(duration, sdk)),
             request_size: meter
                 .u64_histogram("http.server.request.body.size")
                 .with_unit("By")
@@ -147,5 +153,227 @@ impl ClientMetrics {
                 .with_boundaries(DURATION_BOUNDARIES.to_vec())
                 .build(),
         }
+    }
+}
+
+/// Requests recorded into bound histograms, at most: past it (a service with
+/// thousands of routes and statuses) measurements take the SDK's own path.
+const BOUND_LIMIT: usize = 2_000;
+
+/// `http.server.request.duration` with one bound SDK histogram per
+/// (method, scheme, route, status): a request then records into an
+/// aggregator resolved once, instead of the SDK hashing its attribute set on
+/// every measurement. Only with the SDK's meter provider, whose instruments
+/// bind; any other provider gets plain `record` calls.
+pub(crate) struct BoundDurations {
+    histogram: Histogram<f64>,
+    bind: bool,
+    /// Keyed by route (`""` for none), then a short list of (slot, status).
+    table: RwLock<HashMap<Box<str>, Vec<Bound>, Fnv>>,
+    len: AtomicUsize,
+}
+
+struct Bound {
+    slot: usize,
+    status: u16,
+    histogram: BoundHistogram<f64>,
+}
+
+/// What identifies a duration's attribute set.
+pub(crate) struct DurationKey<'a> {
+    pub(crate) slot: usize,
+    pub(crate) route: Option<&'a str>,
+    pub(crate) status: u16,
+}
+
+impl BoundDurations {
+    pub(crate) fn new(histogram: Histogram<f64>, bind: bool) -> Self {
+        Self {
+            histogram,
+            bind,
+            table: RwLock::new(HashMap::with_hasher(Fnv)),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records `secs` for `key`; `attributes` builds the attribute set the
+    /// first time a key is seen (or every time, when binding is off).
+    pub(crate) fn record(
+        &self,
+        secs: f64,
+        key: &DurationKey<'_>,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) {
+        if !self.bind {
+            return self.histogram.record(secs, &attributes());
+        }
+        let route = key.route.unwrap_or("");
+        let matches = |b: &&Bound| b.slot == key.slot && b.status == key.status;
+        {
+            let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(bound) = table.get(route).and_then(|v| v.iter().find(matches)) {
+                return bound.histogram.record(secs);
+            }
+        }
+        let attributes = attributes();
+        if self.len.load(Ordering::Relaxed) >= BOUND_LIMIT {
+            return self.histogram.record(secs, &attributes);
+        }
+        let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
+        let entries = table.entry(route.into()).or_default();
+        if let Some(bound) = entries.iter().find(matches) {
+            return bound.histogram.record(secs);
+        }
+        let histogram = self.histogram.bind(&attributes);
+        histogram.record(secs);
+        entries.push(Bound {
+            slot: key.slot,
+            status: key.status,
+            histogram,
+        });
+        self.len.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl BoundDurations {
+    /// Records `secs` with `attributes`, through the SDK's lookup.
+    pub(crate) fn record_unbound(&self, secs: f64, attributes: &[KeyValue]) {
+        self.histogram.record(secs, attributes);
+    }
+}
+
+impl std::fmt::Debug for BoundDurations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundDurations")
+            .field("bind", &self.bind)
+            .field("len", &self.len.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// FNV-1a: routes are short strings chosen by the service, not by its
+/// callers, so a fast hash with no DoS resistance is enough here.
+#[derive(Clone, Copy, Default)]
+struct Fnv;
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::{
+        InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
+        data::{AggregatedMetrics, MetricData},
+    };
+
+    use super::*;
+
+    fn durations(bind: bool) -> (BoundDurations, SdkMeterProvider, InMemoryMetricExporter) {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let histogram = provider.meter("test").f64_histogram("d").build();
+        (BoundDurations::new(histogram, bind), provider, exporter)
+    }
+
+    /// (attributes, count, sum) of every exported point, sorted.
+    fn points(
+        provider: &SdkMeterProvider,
+        exporter: &InMemoryMetricExporter,
+    ) -> Vec<(String, u64, f64)> {
+        provider.force_flush().unwrap();
+        let mut out = Vec::new();
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for scope in rm.scope_metrics() {
+                for m in scope.metrics() {
+                    if let AggregatedMetrics::F64(MetricData::Histogram(h)) = m.data() {
+                        for p in h.data_points() {
+                            let mut attrs: Vec<String> = p
+                                .attributes()
+                                .map(|kv| format!("{}={}", kv.key, kv.value))
+                                .collect();
+                            attrs.sort();
+                            out.push((attrs.join(","), p.count(), p.sum()));
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn attrs(route: Option<&str>, status: u16) -> Vec<KeyValue> {
+        let mut v = vec![KeyValue::new("m", "GET")];
+        if let Some(r) = route {
+            v.push(KeyValue::new("r", r.to_owned()));
+        }
+        v.push(KeyValue::new("s", i64::from(status)));
+        v
+    }
+
+    fn record(d: &BoundDurations, slot: usize, route: Option<&str>, status: u16, secs: f64) {
+        let key = DurationKey {
+            slot,
+            route,
+            status,
+        };
+        d.record(secs, &key, || attrs(route, status));
+    }
+
+    #[test]
+    fn bound_and_unbound_paths_export_the_same_points() {
+        let mut results = Vec::new();
+        for bind in [true, false] {
+            let (d, provider, exporter) = durations(bind);
+            for _ in 0..3 {
+                record(&d, 0, Some("/a"), 200, 0.5);
+            }
+            record(&d, 0, Some("/a"), 500, 1.0);
+            record(&d, 0, None, 200, 0.25);
+            record(&d, 0, None, 200, 0.25);
+            results.push(points(&provider, &exporter));
+        }
+        let expected = vec![
+            ("m=GET,r=/a,s=200".to_owned(), 3, 1.5),
+            ("m=GET,r=/a,s=500".to_owned(), 1, 1.0),
+            ("m=GET,s=200".to_owned(), 2, 0.5),
+        ];
+        assert_eq!(results[0], expected, "bound");
+        assert_eq!(results[1], expected, "unbound");
+    }
+
+    #[test]
+    fn past_the_limit_nothing_is_lost() {
+        let (d, provider, exporter) = durations(true);
+        let n = BOUND_LIMIT + 50;
+        for i in 0..n {
+            record(&d, 1, Some(&format!("/r{i}")), 200, 1.0);
+        }
+        assert_eq!(d.len.load(Ordering::Relaxed), BOUND_LIMIT);
+        let total: u64 = points(&provider, &exporter).iter().map(|p| p.1).sum();
+        assert_eq!(
+            total, n as u64,
+            "every measurement exported (some in the overflow set)"
+        );
     }
 }

@@ -55,6 +55,15 @@ pub fn installed_tracer_provider() -> Option<SdkTracerProvider> {
     INSTALLED.read().ok().and_then(|p| p.clone())
 }
 
+static INSTALLED_METER: std::sync::RwLock<Option<SdkMeterProvider>> = std::sync::RwLock::new(None);
+
+/// The SDK meter provider that [`init`] installed globally, while its guard
+/// lives. Instrumentation uses it to know that the global meter provider is
+/// the SDK's (whose instruments can be bound to attribute sets).
+pub fn installed_meter_provider() -> Option<SdkMeterProvider> {
+    INSTALLED_METER.read().ok().and_then(|p| p.clone())
+}
+
 /// Starts telemetry for `service_name` from the environment. See [`Builder`].
 pub fn init(service_name: impl Into<String>) -> Result<Guard, InitError> {
     builder(service_name).init()
@@ -266,6 +275,7 @@ impl Builder {
             layers: Vec::new(),
             install_subscriber: self.install_subscriber,
             installed: false,
+            meter_installed: false,
             span_events: self.span_events,
             timeout: self.shutdown_timeout,
             runtime: None,
@@ -354,6 +364,8 @@ struct Inner {
     layers: Vec<BoxedLayer>,
     /// Whether this guard's provider is the one [`installed_tracer_provider`] returns.
     installed: bool,
+    /// Whether this guard published its meter provider in `INSTALLED_METER`.
+    meter_installed: bool,
     install_subscriber: bool,
     span_events: LevelFilter,
     timeout: Duration,
@@ -460,6 +472,10 @@ impl Guard {
         }
         if let Some(p) = &inner.meter_provider {
             global::set_meter_provider(p.clone());
+            if let Ok(mut installed) = INSTALLED_METER.write() {
+                *installed = Some(p.clone());
+                inner.meter_installed = true;
+            }
         }
         global::set_text_map_propagator(inner.propagator.clone());
         Propagator::set_global(inner.propagator.clone());
@@ -474,6 +490,11 @@ impl Guard {
         };
         if inner.installed {
             if let Ok(mut installed) = INSTALLED.write() {
+                *installed = None;
+            }
+        }
+        if inner.meter_installed {
+            if let Ok(mut installed) = INSTALLED_METER.write() {
                 *installed = None;
             }
         }

@@ -6,6 +6,7 @@ use std::{
     future::Future,
     panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
     pin::Pin,
+    sync::Arc,
     task::{Context as TaskContext, Poll},
     time::Instant,
 };
@@ -13,18 +14,56 @@ use std::{
 use http::{HeaderName, HeaderValue, Response};
 use o11y_core::propagation::Traceparent;
 use opentelemetry::{
-    Context, KeyValue,
+    Context, KeyValue, StringValue, Value,
     trace::{Status, TraceContextExt},
 };
 use pin_project_lite::pin_project;
 
-use crate::{metrics::ServerMetrics, semconv as sc};
+use crate::{
+    metrics::{DurationKey, ServerMetrics},
+    semconv as sc,
+};
+
+/// What the metric attributes of a request are made of.
+pub(crate) struct MetricKey {
+    pub(crate) method: &'static str,
+    pub(crate) scheme: &'static str,
+    /// The (method, scheme) slot of [`Active`](crate::metrics::Active).
+    pub(crate) slot: usize,
+    pub(crate) route: Option<Arc<str>>,
+}
+
+impl MetricKey {
+    /// Low-cardinality attributes: method, scheme, route, then the status
+    /// code (`0`: none) and error type once known.
+    fn attributes(&self, status: u16, error: Option<&Value>) -> Vec<KeyValue> {
+        let mut attrs = Vec::with_capacity(5);
+        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, self.method));
+        attrs.push(KeyValue::new(sc::URL_SCHEME, self.scheme));
+        if let Some(route) = &self.route {
+            attrs.push(KeyValue::new(
+                sc::HTTP_ROUTE,
+                StringValue::from(route.clone()),
+            ));
+        }
+        if status != 0 {
+            attrs.push(KeyValue::new(
+                sc::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
+        }
+        if let Some(error) = error {
+            attrs.push(KeyValue::new(sc::ERROR_TYPE, error.clone()));
+        }
+        attrs
+    }
+}
 
 pub(crate) struct Traced {
     pub(crate) cx: Context,
     pub(crate) start: Instant,
     pub(crate) metrics: ServerMetrics,
-    pub(crate) metric_attrs: Vec<KeyValue>,
+    pub(crate) metric: MetricKey,
     /// Keeps the request in `http.server.active_requests` until dropped,
     /// also when the response future is dropped before completing.
     pub(crate) _in_flight: crate::metrics::InFlight,
@@ -111,23 +150,20 @@ fn finish<B: http_body::Body, E>(
                 sc::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(code),
             ));
-            t.metric_attrs.push(KeyValue::new(
-                sc::HTTP_RESPONSE_STATUS_CODE,
-                i64::from(code),
-            ));
-            if code >= 500 {
-                span.set_attribute(KeyValue::new(sc::ERROR_TYPE, sc::status_text(code)));
+            // A 5xx's error type is its status text: the status alone keys it.
+            let error = (code >= 500).then(|| sc::status_text(code));
+            if let Some(error) = &error {
+                span.set_attribute(KeyValue::new(sc::ERROR_TYPE, error.clone()));
                 span.set_status(Status::error(""));
-                t.metric_attrs
-                    .push(KeyValue::new(sc::ERROR_TYPE, sc::status_text(code)));
             }
             if let Some(request) = t.body_sizes {
+                let attrs = t.metric.attributes(code, error.as_ref());
                 if let Some(size) = request {
-                    t.metrics.request_size.record(size, &t.metric_attrs);
+                    t.metrics.request_size.record(size, &attrs);
                 }
                 let size = http_body::Body::size_hint(response.body()).exact();
                 if let Some(size) = size.or_else(|| super::content_length(response.headers())) {
-                    t.metrics.response_size.record(size, &t.metric_attrs);
+                    t.metrics.response_size.record(size, &attrs);
                 }
             }
             if let Some((name, value)) = t.correlation.take() {
@@ -143,21 +179,20 @@ fn finish<B: http_body::Body, E>(
                         .insert(HeaderName::from_static("traceresponse"), v);
                 }
             }
-            end(&t, &span);
+            end(&t, &span, code, error.as_ref(), true);
             Ok(response)
         }
         Err(e) => {
             let kind = std::any::type_name::<E>();
             span.set_attribute(KeyValue::new(sc::ERROR_TYPE, kind));
             span.set_status(Status::error("inner service failed"));
-            t.metric_attrs.push(KeyValue::new(sc::ERROR_TYPE, kind));
-            end(&t, &span);
+            end(&t, &span, 0, Some(&Value::from(kind)), false);
             Err(e)
         }
     }
 }
 
-fn record_panic(mut t: Traced, panic: &(dyn Any + Send)) {
+fn record_panic(t: Traced, panic: &(dyn Any + Send)) {
     let span = t.cx.span();
     let message = panic
         .downcast_ref::<&str>()
@@ -173,12 +208,29 @@ fn record_panic(mut t: Traced, panic: &(dyn Any + Send)) {
     );
     span.set_attribute(KeyValue::new(sc::ERROR_TYPE, "panic"));
     span.set_status(Status::error("handler panicked"));
-    t.metric_attrs.push(KeyValue::new(sc::ERROR_TYPE, "panic"));
-    end(&t, &span);
+    end(&t, &span, 0, Some(&Value::from("panic")), false);
 }
 
-fn end(t: &Traced, span: &opentelemetry::trace::SpanRef<'_>) {
+/// Records the duration and ends the span. `bindable`: the attribute set
+/// follows from the status alone (no inner error, no panic).
+fn end(
+    t: &Traced,
+    span: &opentelemetry::trace::SpanRef<'_>,
+    status: u16,
+    error: Option<&Value>,
+    bindable: bool,
+) {
     let elapsed = t.start.elapsed().as_secs_f64();
-    t.metrics.duration.record(elapsed, &t.metric_attrs);
+    let attributes = || t.metric.attributes(status, error);
+    if bindable {
+        let key = DurationKey {
+            slot: t.metric.slot,
+            route: t.metric.route.as_deref(),
+            status,
+        };
+        t.metrics.duration.record(elapsed, &key, attributes);
+    } else {
+        t.metrics.duration.record_unbound(elapsed, &attributes());
+    }
     span.end();
 }

@@ -1,10 +1,11 @@
 //! [`ServerLayer`]: the builder of the server middleware.
 
-use std::sync::Arc;
+use std::{any::Any, sync::Arc};
 
 use http::{HeaderName, request::Parts};
 use o11y_core::propagation::Propagator;
 use opentelemetry::{metrics::MeterProvider, trace::TracerProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use tower_layer::Layer;
 
 use super::Server;
@@ -79,9 +80,11 @@ impl ServerLayer {
     /// that `o11y::init` installed.
     pub fn new() -> Self {
         let meter = opentelemetry::global::meter("o11y-http");
+        // The global meter provider is known to be the SDK's when o11y installed it.
+        let sdk = o11y_core::installed_meter_provider().is_some();
         let config = Config {
             tracer: AnyTracer::global("o11y-http"),
-            metrics: ServerMetrics::new(&meter),
+            metrics: ServerMetrics::new(&meter, sdk),
             propagator: None,
             route: None,
             filter: None,
@@ -114,8 +117,9 @@ impl ServerLayer {
     }
 
     /// Uses `provider` instead of the global meter provider.
-    pub fn meter_provider(self, provider: &impl MeterProvider) -> Self {
-        let metrics = ServerMetrics::new(&provider.meter("o11y-http"));
+    pub fn meter_provider<P: MeterProvider + 'static>(self, provider: &P) -> Self {
+        let sdk = (provider as &dyn Any).is::<SdkMeterProvider>();
+        let metrics = ServerMetrics::new(&provider.meter("o11y-http"), sdk);
         self.edit(|c| c.metrics = metrics)
     }
 

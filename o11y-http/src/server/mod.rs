@@ -13,7 +13,7 @@ use std::{
 use http::{HeaderValue, Request, Response};
 use o11y_core::{CorrelationContextExt, CorrelationId, propagation::DuplicateTraceparent};
 use opentelemetry::{
-    Context, KeyValue,
+    Context, KeyValue, StringValue, Value,
     trace::{Link, SpanKind, TraceContextExt},
 };
 use tower_service::Service;
@@ -95,9 +95,7 @@ where
             kind: SpanKind::Server,
             short_name: method,
             name: || route.as_deref().map(|r| sc::span_name(method, Some(r))),
-            attributes: || {
-                request_attributes(config, &parts, method, route.as_deref(), &correlation)
-            },
+            attributes: || request_attributes(config, &parts, method, route.as_ref(), &correlation),
             links,
             parent: &parent,
         });
@@ -112,7 +110,6 @@ where
                 ],
             );
         }
-        let metric_attrs = metric_attributes(method, route, &parts);
         let scheme = if parts.uri.scheme_str() == Some("https") {
             "https"
         } else {
@@ -144,7 +141,12 @@ where
                 cx,
                 start,
                 metrics: config.metrics.clone(),
-                metric_attrs,
+                metric: future::MetricKey {
+                    method,
+                    scheme,
+                    slot: active_slot,
+                    route,
+                },
                 _in_flight: in_flight,
                 body_sizes: config.body_sizes.then_some(request_size),
                 correlation: correlation_value,
@@ -154,13 +156,15 @@ where
     }
 }
 
-fn route(config: &Config, parts: &http::request::Parts) -> Option<String> {
+/// The route template, copied once: the span name, its `http.route` and the
+/// metric attributes share it.
+fn route(config: &Config, parts: &http::request::Parts) -> Option<Arc<str>> {
     if let Some(route) = config.route.as_ref().and_then(|f| f(parts)) {
-        return Some(route);
+        return Some(route.into());
     }
     #[cfg(feature = "axum")]
     if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
-        return Some(matched.as_str().to_owned());
+        return Some(matched.as_str().into());
     }
     None
 }
@@ -169,18 +173,23 @@ fn request_attributes(
     config: &Config,
     parts: &http::request::Parts,
     method: &'static str,
-    route: Option<&str>,
+    route: Option<&Arc<str>>,
     correlation: &CorrelationId,
 ) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(12);
     attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
     attrs.push(KeyValue::new(sc::URL_PATH, parts.uri.path().to_owned()));
-    attrs.push(KeyValue::new(
-        sc::URL_SCHEME,
-        parts.uri.scheme_str().unwrap_or("http").to_owned(),
-    ));
+    let scheme = match parts.uri.scheme_str() {
+        None | Some("http") => Value::from("http"),
+        Some("https") => Value::from("https"),
+        Some(other) => Value::from(other.to_owned()),
+    };
+    attrs.push(KeyValue::new(sc::URL_SCHEME, scheme));
     if let Some(route) = route {
-        attrs.push(KeyValue::new(sc::HTTP_ROUTE, route.to_owned()));
+        attrs.push(KeyValue::new(
+            sc::HTTP_ROUTE,
+            StringValue::from(route.clone()),
+        ));
     }
     if config.record_query {
         if let Some(q) = parts.uri.query() {
@@ -235,29 +244,6 @@ fn request_attributes(
                 opentelemetry::Value::Array(values.into()),
             ));
         }
-    }
-    attrs
-}
-
-/// Low-cardinality metric attributes: method, scheme, then route (and the
-/// status code and error type once known).
-fn metric_attributes(
-    method: &'static str,
-    route: Option<String>,
-    parts: &http::request::Parts,
-) -> Vec<KeyValue> {
-    let mut attrs = Vec::with_capacity(5);
-    attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
-    attrs.push(KeyValue::new(
-        sc::URL_SCHEME,
-        if parts.uri.scheme_str() == Some("https") {
-            "https"
-        } else {
-            "http"
-        },
-    ));
-    if let Some(route) = route {
-        attrs.push(KeyValue::new(sc::HTTP_ROUTE, route));
     }
     attrs
 }

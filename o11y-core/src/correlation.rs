@@ -113,6 +113,20 @@ fn next_random() -> u64 {
     })
 }
 
+/// An attribute value sharing the id's text (no copy).
+impl From<CorrelationId> for opentelemetry::Value {
+    fn from(id: CorrelationId) -> Self {
+        opentelemetry::Value::String(id.0.into())
+    }
+}
+
+/// An attribute value sharing the id's text (no copy).
+impl From<&CorrelationId> for opentelemetry::Value {
+    fn from(id: &CorrelationId) -> Self {
+        id.clone().into()
+    }
+}
+
 impl fmt::Display for CorrelationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

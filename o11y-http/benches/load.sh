@@ -2,30 +2,48 @@
 # Loopback load on each server variant: requests per second (wrk, 1 thread,
 # 32 connections, 5 s) and the server's CPU time per request (from
 # /proc/PID/stat). Needs wrk (Debian package `wrk`). Only 127.0.0.1 is used.
+#
+# ROUNDS (default 3) rounds, each running every variant once in turn; the
+# table gives each variant's median over the rounds, and the ratio of its
+# median requests per second to bare axum's. wrk shares the machine's cores
+# with the server, so single runs move by 10-20 %.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo bench -p o11y-http --bench load_server --no-run >/dev/null 2>&1
 bin=$(ls -t target/release/deps/load_server-* | grep -v '\.d$' | head -n1)
 port=18089
+rounds=${ROUNDS:-3}
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 script=$(mktemp)
+results=$(mktemp)
+trap 'rm -f "$script" "$results"' EXIT
 cat >"$script" <<'LUA'
 wrk.headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 LUA
-printf '%-36s %10s %14s\n' variant req/s cpu_us/req
-for v in bare_axum o11y_server_layer o11y_server_layer_10pct_sampled tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower; do
-  "$bin" "$v" "$port" & pid=$!
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-  s=$script; [ "$v" = o11y_server_layer_10pct_sampled ] && s=/dev/null
-  wrk -t1 -c32 -d1s ${s:+-s $s} "http://127.0.0.1:$port/users/42" >/dev/null
-  c0=$(cpu $pid)
-  out=$(wrk -t1 -c32 -d5s ${s:+-s $s} "http://127.0.0.1:$port/users/42")
-  c1=$(cpu $pid)
-  kill $pid; wait $pid 2>/dev/null || true
-  reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
-  rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
-  printf '%-36s %10s %14.2f\n' "$v" "$rps" "$(echo "($c1 - $c0) * $tick_us / $reqs" | bc -l)"
+variants="bare_axum o11y_server_layer o11y_server_layer_10pct_sampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"
+for _ in $(seq "$rounds"); do
+  for v in $variants; do
+    "$bin" "$v" "$port" & pid=$!
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+    s=$script; [ "$v" = o11y_server_layer_10pct_sampled ] && s=/dev/null
+    wrk -t1 -c32 -d1s -s "$s" "http://127.0.0.1:$port/users/42" >/dev/null
+    c0=$(cpu $pid)
+    out=$(wrk -t1 -c32 -d5s -s "$s" "http://127.0.0.1:$port/users/42")
+    c1=$(cpu $pid)
+    kill $pid; wait $pid 2>/dev/null || true
+    reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
+    rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
+    echo "$v $rps $(echo "($c1 - $c0) * $tick_us / $reqs" | bc -l)" >>"$results"
+  done
 done
-rm -f "$script"
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+bare_rps=$(awk '$1 == "bare_axum" { print $2 }' "$results" | median)
+bare_cpu=$(awk '$1 == "bare_axum" { print $3 }' "$results" | median)
+printf '%-36s %10s %12s %12s %10s\n' variant req/s cpu_us/req added_us vs_bare
+for v in $variants; do
+  rps=$(awk -v v="$v" '$1 == v { print $2 }' "$results" | median)
+  c=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | median)
+  printf '%-36s %10.0f %12.2f %12.2f %10.2f\n' "$v" "$rps" "$c" "$(echo "$c - $bare_cpu" | bc -l)" "$(echo "$rps / $bare_rps" | bc -l)"
+done

@@ -134,7 +134,7 @@ impl<T: Transport> Producer<T> {
             let size = i64::try_from(message.payload.len()).unwrap_or(i64::MAX);
             attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_BODY_SIZE, size));
             if let Some(id) = parent.correlation_id() {
-                let id = id.as_str().to_owned();
+                let id = opentelemetry::Value::from(id);
                 attrs.push(KeyValue::new(
                     semconv::MESSAGING_MESSAGE_CONVERSATION_ID,
                     id,

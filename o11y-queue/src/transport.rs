@@ -104,22 +104,21 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Settles several deliveries of `destination` as done, in as few broker
     /// calls as the broker allows (one `XACK` on Redis, `DeleteMessageBatch`
-    /// on SQS). The default acks each in turn. Every delivery is attempted;
-    /// the first error is returned, and a delivery whose ack failed comes
-    /// back after the broker's redelivery timeout.
+    /// on SQS). The default acks each, all at once. Every delivery is
+    /// attempted; the first error is returned, and a delivery whose ack
+    /// failed comes back after the broker's redelivery timeout.
     fn ack_batch(
         &self,
         destination: &str,
         deliveries: &[&Delivery<Self::Receipt>],
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         async move {
-            let mut first = None;
-            for delivery in deliveries {
-                if let Err(e) = self.ack(destination, delivery).await {
-                    first.get_or_insert(e);
-                }
-            }
-            first.map_or(Ok(()), Err)
+            let acks = deliveries.iter().map(|d| self.ack(destination, d));
+            let results = futures_util::future::join_all(acks).await;
+            results
+                .into_iter()
+                .find_map(Result::err)
+                .map_or(Ok(()), Err)
         }
     }
 

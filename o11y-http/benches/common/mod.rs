@@ -125,6 +125,11 @@ pub fn setup_global() -> Setup {
             true,
         ),
         (
+            "raw_sdk_span",
+            app().layer(raw::RawSpanLayer(always.tracer("raw"))),
+            true,
+        ),
+        (
             "opentelemetry_instrumentation_tower",
             app().layer(opentelemetry_instrumentation_tower::http::server::Layer::new()),
             true,
@@ -133,4 +138,94 @@ pub fn setup_global() -> Setup {
     let _ = Ordering::Relaxed;
     let _ = Context::new();
     Setup { counting, variants }
+}
+
+/// The floor: a hand-written layer making one SDK span per request (parent
+/// from `traceparent`, no attributes, no metrics, no correlation id), current
+/// while the handler runs, ended with the response.
+mod raw {
+    use std::{
+        future::Future,
+        pin::Pin,
+        task::{Context as TaskContext, Poll},
+    };
+
+    use http::{Request, Response};
+    use opentelemetry::{
+        Context,
+        trace::{SpanKind, TraceContextExt as _, Tracer as _},
+    };
+    use opentelemetry_sdk::trace::SdkTracer;
+
+    #[derive(Clone)]
+    pub struct RawSpanLayer(pub SdkTracer);
+
+    impl<S> tower::Layer<S> for RawSpanLayer {
+        type Service = RawSpan<S>;
+        fn layer(&self, inner: S) -> RawSpan<S> {
+            RawSpan {
+                inner,
+                tracer: self.0.clone(),
+            }
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct RawSpan<S> {
+        inner: S,
+        tracer: SdkTracer,
+    }
+
+    impl<S, B, R> tower::Service<Request<B>> for RawSpan<S>
+    where
+        S: tower::Service<Request<B>, Response = Response<R>>,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = RawFuture<S::Future>;
+
+        fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, req: Request<B>) -> Self::Future {
+            let propagator = opentelemetry_sdk::propagation::TraceContextPropagator::new();
+            let parent = opentelemetry::propagation::TextMapPropagator::extract(
+                &propagator,
+                &opentelemetry_http::HeaderExtractor(req.headers()),
+            );
+            let span = self
+                .tracer
+                .span_builder("GET")
+                .with_kind(SpanKind::Server)
+                .start_with_context(&self.tracer, &parent);
+            let cx = parent.with_span(span);
+            let inner = {
+                let _guard = cx.clone().attach();
+                self.inner.call(req)
+            };
+            RawFuture { inner, cx }
+        }
+    }
+
+    pin_project_lite::pin_project! {
+        pub struct RawFuture<F> {
+            #[pin]
+            inner: F,
+            cx: Context,
+        }
+    }
+
+    impl<F: Future> Future for RawFuture<F> {
+        type Output = F::Output;
+        fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<F::Output> {
+            let this = self.project();
+            let _guard = this.cx.clone().attach();
+            let out = this.inner.poll(task);
+            if out.is_ready() {
+                this.cx.span().end();
+            }
+            out
+        }
+    }
 }

@@ -219,10 +219,7 @@ fn request_attributes(
     if let Some(v) = sc::protocol_version(parts.version) {
         attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, v));
     }
-    attrs.push(KeyValue::new(
-        sc::CORRELATION_ID,
-        correlation.as_str().to_owned(),
-    ));
+    attrs.push(KeyValue::new(sc::CORRELATION_ID, correlation));
     for name in &config.capture {
         let values: Vec<opentelemetry::StringValue> = parts
             .headers

@@ -81,7 +81,7 @@ impl<T: Transport, B: BatchHandler> Processor<T, B> {
         attrs.push(KeyValue::new(semconv::DELIVERY_ATTEMPT, i64::from(attempt)));
         let correlation = shared_correlation(batch);
         if let Some(id) = &correlation {
-            let id = id.as_str().to_owned();
+            let id = opentelemetry::Value::from(id);
             attrs.push(KeyValue::new(
                 semconv::MESSAGING_MESSAGE_CONVERSATION_ID,
                 id,

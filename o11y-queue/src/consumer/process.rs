@@ -185,7 +185,7 @@ impl<T: Transport, H> Processor<T, H> {
             attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_ID, id.clone()));
         }
         if let Some(id) = extracted.cx.correlation_id() {
-            let id = id.as_str().to_owned();
+            let id = opentelemetry::Value::from(id);
             attrs.push(KeyValue::new(
                 semconv::MESSAGING_MESSAGE_CONVERSATION_ID,
                 id,

@@ -50,16 +50,6 @@ impl Active {
         }
     }
 
-    /// Counts one request in `slot` until the returned guard is dropped,
-    /// whether the request finished or was cancelled.
-    pub(crate) fn enter(self: &Arc<Self>, slot: usize) -> InFlight {
-        self.add(slot, 1);
-        InFlight {
-            active: self.clone(),
-            slot,
-        }
-    }
-
     fn observe(&self, observer: &dyn opentelemetry::metrics::AsyncInstrument<i64>) {
         for (slot, (count, seen)) in self.counts.iter().zip(&self.seen).enumerate() {
             if seen.load(Ordering::Relaxed) {
@@ -81,19 +71,6 @@ impl Active {
 pub(crate) const DURATION_BOUNDARIES: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
-
-/// One in-flight request; leaving (drop) takes it off the count.
-#[derive(Debug)]
-pub(crate) struct InFlight {
-    active: Arc<Active>,
-    slot: usize,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.active.add(self.slot, -1);
-    }
-}
 
 #[derive(Clone, Debug)]
 pub(crate) struct ServerMetrics {

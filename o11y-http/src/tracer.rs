@@ -101,13 +101,18 @@ where
         builder = builder.with_attributes(attributes.take().map(|f| f()).unwrap_or_default());
     }
     let mut span = tracer.build_with_context(builder, parent);
-    if span.is_recording() {
-        if let Some(n) = name.and_then(|f| f()) {
-            span.update_name(n);
-        }
-        if let Some(attributes) = attributes {
-            span.set_attributes(attributes());
-        }
+    if !span.is_recording() {
+        // Nothing will be recorded: keep only its identity (what children and
+        // injection need), not the span object behind a lock and a box.
+        let identity = span.span_context().clone();
+        drop(span);
+        return parent.with_remote_span_context(identity);
+    }
+    if let Some(n) = name.and_then(|f| f()) {
+        span.update_name(n);
+    }
+    if let Some(attributes) = attributes {
+        span.set_attributes(attributes());
     }
     parent.with_span(span)
 }

@@ -618,3 +618,49 @@ async fn a_cancelled_request_leaves_the_active_count() {
     let spans = capture.wait_for(1);
     assert_eq!(spans.len(), 1, "the span ends when the request is dropped");
 }
+
+/// An unsampled caller: nothing is recorded, yet the handler runs inside a
+/// span of its own (a new span id in the caller's trace, not sampled), which
+/// is what its outbound calls and logs carry on.
+#[tokio::test]
+async fn unsampled_requests_still_have_a_span_identity() {
+    use opentelemetry::trace::TraceContextExt as _;
+    let capture = Capture::new();
+    let router = Router::new()
+        .route(
+            "/who",
+            get(|| async {
+                let cx = opentelemetry::Context::current();
+                let span = cx.span();
+                let sc = span.span_context();
+                format!(
+                    "{}-{}-{}-{}",
+                    sc.trace_id(),
+                    sc.span_id(),
+                    sc.is_sampled(),
+                    span.is_recording()
+                )
+            }),
+        )
+        .layer(layer(&capture, "svc"));
+    let addr = serve(router).await;
+    let parent = "00f067aa0ba902b7";
+    let traceparent = format!("00-{TID}-{parent}-00");
+    let (status, _, body) = send(
+        &raw_client(),
+        format!("http://{addr}/who"),
+        &[("traceparent", &traceparent)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let parts: Vec<&str> = body.split('-').collect();
+    assert_eq!(parts[0], TID, "the caller's trace");
+    assert_ne!(parts[1], parent, "a span id of its own");
+    assert_ne!(parts[1], SpanId::INVALID.to_string());
+    assert_eq!(
+        &parts[2..],
+        ["false", "false"],
+        "not sampled, not recording"
+    );
+    assert!(capture.spans().is_empty(), "nothing exported");
+}

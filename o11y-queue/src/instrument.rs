@@ -191,10 +191,15 @@ where
         return parent.with_span(tracer.build_with_context(builder, parent));
     }
     let mut started = tracer.build_with_context(builder, parent);
-    if started.is_recording() {
-        started.update_name(span_name(span.operation, span.destination));
-        started.set_attributes((span.attributes)());
+    if !started.is_recording() {
+        // Nothing will be recorded: keep only its identity (what children and
+        // injection need), not the span object behind a lock and a box.
+        let identity = started.span_context().clone();
+        drop(started);
+        return parent.with_remote_span_context(identity);
     }
+    started.update_name(span_name(span.operation, span.destination));
+    started.set_attributes((span.attributes)());
     parent.with_span(started)
 }
 

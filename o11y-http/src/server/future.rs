@@ -19,10 +19,7 @@ use opentelemetry::{
 };
 use pin_project_lite::pin_project;
 
-use crate::{
-    metrics::{DurationKey, ServerMetrics},
-    semconv as sc,
-};
+use crate::{metrics::DurationKey, semconv as sc};
 
 /// What the metric attributes of a request are made of.
 pub(crate) struct MetricKey {
@@ -59,18 +56,23 @@ impl MetricKey {
     }
 }
 
+/// A traced request's state; dropping it (the request finished or was
+/// cancelled) takes the request off `http.server.active_requests`.
 pub(crate) struct Traced {
     pub(crate) cx: Context,
     pub(crate) start: Instant,
-    pub(crate) metrics: ServerMetrics,
+    /// One `Arc` for every setting and instrument.
+    pub(crate) config: Arc<super::Config>,
     pub(crate) metric: MetricKey,
-    /// Keeps the request in `http.server.active_requests` until dropped,
-    /// also when the response future is dropped before completing.
-    pub(crate) _in_flight: crate::metrics::InFlight,
-    /// `Some(request size)` when body sizes are recorded.
-    pub(crate) body_sizes: Option<Option<u64>>,
+    /// The request body's size, when body sizes are recorded and it is known.
+    pub(crate) request_size: Option<u64>,
     pub(crate) correlation: Option<(HeaderName, HeaderValue)>,
-    pub(crate) traceresponse: bool,
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        self.config.metrics.active.add(self.metric.slot, -1);
+    }
 }
 
 pin_project! {
@@ -156,20 +158,21 @@ fn finish<B: http_body::Body, E>(
                 span.set_attribute(KeyValue::new(sc::ERROR_TYPE, error.clone()));
                 span.set_status(Status::error(""));
             }
-            if let Some(request) = t.body_sizes {
+            if t.config.body_sizes {
                 let attrs = t.metric.attributes(code, error.as_ref());
-                if let Some(size) = request {
-                    t.metrics.request_size.record(size, &attrs);
+                let metrics = &t.config.metrics;
+                if let Some(size) = t.request_size {
+                    metrics.request_size.record(size, &attrs);
                 }
                 let size = http_body::Body::size_hint(response.body()).exact();
                 if let Some(size) = size.or_else(|| super::content_length(response.headers())) {
-                    t.metrics.response_size.record(size, &attrs);
+                    metrics.response_size.record(size, &attrs);
                 }
             }
             if let Some((name, value)) = t.correlation.take() {
                 response.headers_mut().insert(name, value);
             }
-            if t.traceresponse {
+            if t.config.traceresponse {
                 let sc = span.span_context();
                 let value =
                     Traceparent::new(sc.trace_id(), sc.span_id(), sc.trace_flags()).encode();
@@ -228,9 +231,12 @@ fn end(
             route: t.metric.route.as_deref(),
             status,
         };
-        t.metrics.duration.record(elapsed, &key, attributes);
+        t.config.metrics.duration.record(elapsed, &key, attributes);
     } else {
-        t.metrics.duration.record_unbound(elapsed, &attributes());
+        t.config
+            .metrics
+            .duration
+            .record_unbound(elapsed, &attributes());
     }
     span.end();
 }

@@ -116,7 +116,7 @@ where
             "http"
         };
         let active_slot = crate::metrics::Active::slot(method, scheme);
-        let in_flight = config.metrics.active.enter(active_slot);
+        config.metrics.active.add(active_slot, 1);
         let request_size = config
             .body_sizes
             .then(|| {
@@ -140,17 +140,15 @@ where
             future::Traced {
                 cx,
                 start,
-                metrics: config.metrics.clone(),
+                config: config.clone(),
                 metric: future::MetricKey {
                     method,
                     scheme,
                     slot: active_slot,
                     route,
                 },
-                _in_flight: in_flight,
-                body_sizes: config.body_sizes.then_some(request_size),
+                request_size,
                 correlation: correlation_value,
-                traceresponse: config.traceresponse,
             },
         )
     }

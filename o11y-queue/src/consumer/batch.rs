@@ -115,7 +115,7 @@ impl<T: Transport, B: BatchHandler> Processor<T, B> {
         let refs: Vec<&Delivery<T::Receipt>> = deliveries.iter().collect();
         let settled = self.transport.ack_batch(&self.destination, &refs);
         if let Err(e) = settled.with_context(cx.clone()).await {
-            settle_failed(cx, &e);
+            settle_failed(cx, &e.to_string());
         }
     }
 }

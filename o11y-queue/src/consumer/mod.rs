@@ -1,6 +1,7 @@
 //! [`Consumer`]: receives, continues the producer's trace, runs the handler,
 //! then acks, retries or dead-letters.
 
+mod acks;
 mod batch;
 mod handler;
 mod policy;
@@ -223,6 +224,7 @@ impl<T: Transport> Consumer<T> {
         let system = self.transport.system();
         Arc::new(Processor {
             transport: self.transport.clone(),
+            acks: acks::AckQueue::default(),
             handler: Arc::new(handler),
             settings: self.settings.clone(),
             destination: Arc::from(destination),

@@ -14,7 +14,7 @@ use opentelemetry::{
     trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt},
 };
 
-use super::{Handler, Settings};
+use super::{Handler, Settings, acks::AckQueue};
 use crate::{
     carriage::{self, Extracted},
     instrument,
@@ -24,8 +24,10 @@ use crate::{
 };
 
 /// Everything a processing task needs, shared by all of them.
-pub(super) struct Processor<T, H> {
+pub(super) struct Processor<T: Transport, H> {
     pub(super) transport: Arc<T>,
+    /// Acks of handlers that finish together, sent as one broker call.
+    pub(super) acks: AckQueue<T::Receipt>,
     pub(super) handler: Arc<H>,
     pub(super) settings: Settings,
     pub(super) destination: Arc<str>,
@@ -42,7 +44,7 @@ impl<T: Transport, H: Handler> Processor<T, H> {
             return self.reject_corrupt(&delivery, &extracted, started).await;
         }
         let cx = self.start_span(&delivery, &extracted);
-        let error = self.handle(&cx, &delivery, extracted).await;
+        let error = self.handle(&cx, delivery, extracted).await;
         cx.span().end();
         self.record_processed(started, error);
     }
@@ -51,10 +53,10 @@ impl<T: Transport, H: Handler> Processor<T, H> {
     async fn handle(
         &self,
         cx: &Context,
-        delivery: &Delivery<T::Receipt>,
+        delivery: Delivery<T::Receipt>,
         extracted: Extracted,
     ) -> Option<&'static str> {
-        let incoming = self.incoming(delivery, extracted);
+        let incoming = self.incoming(&delivery, extracted);
         let run = AssertUnwindSafe(self.handler.call(incoming)).catch_unwind();
         let (error, reason) = match run.with_context(cx.clone()).await {
             Ok(Ok(())) => {
@@ -64,7 +66,7 @@ impl<T: Transport, H: Handler> Processor<T, H> {
             Ok(Err(e)) => (semconv::ERROR_HANDLER, e.to_string()),
             Err(_) => (semconv::ERROR_PANIC, "handler panicked".to_owned()),
         };
-        self.fail(cx, delivery, error, &reason, false).await;
+        self.fail(cx, &delivery, error, &reason, false).await;
         Some(error)
     }
 }
@@ -198,10 +200,10 @@ impl<T: Transport, H> Processor<T, H> {
         attrs
     }
 
-    async fn ack(&self, cx: &Context, delivery: &Delivery<T::Receipt>) {
+    async fn ack(&self, cx: &Context, delivery: Delivery<T::Receipt>) {
         cx.span()
             .set_attribute(KeyValue::new(semconv::OUTCOME, "ack"));
-        let settled = self.transport.ack(&self.destination, delivery);
+        let settled = self.acks.ack(&*self.transport, &self.destination, delivery);
         if let Err(e) = settled.with_context(cx.clone()).await {
             settle_failed(cx, &e);
         }
@@ -249,7 +251,7 @@ impl<T: Transport, H> Processor<T, H> {
             retry.with_context(cx.clone()).await
         };
         if let Err(e) = settled {
-            settle_failed(cx, &e);
+            settle_failed(cx, &e.to_string());
         }
         if dead { "dead_letter" } else { "retry" }
     }
@@ -275,11 +277,10 @@ pub(super) fn without_span(cx: &Context) -> Context {
     }
 }
 
-pub(super) fn settle_failed(cx: &Context, error: &crate::TransportError) {
-    let message = error.to_string();
+pub(super) fn settle_failed(cx: &Context, message: &str) {
     tracing::warn!(error = %message, "could not settle a delivery; the broker will redeliver it");
     cx.span().add_event(
         semconv::EVENT_SETTLE_FAILED,
-        vec![KeyValue::new("exception.message", message)],
+        vec![KeyValue::new("exception.message", message.to_owned())],
     );
 }

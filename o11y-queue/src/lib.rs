@@ -34,7 +34,7 @@
 //! consumed in a new trace.
 //!
 //! # Choosing a broker at run time
-//! `AnyTransport::from_env` reads `QUEUE_TRANSPORT` (`memory`, `redis`,
+//! `AnyTransport::from_env` reads `QUEUE_TRANSPORT` (`memory`, `redis`, `redis-list`,
 //! `amqp`, `sqs`) and `QUEUE_URL`; a bad value is an error naming the variable.
 //!
 //! # Spans
@@ -62,7 +62,9 @@
 //!
 //! # Features
 //! - `memory` (default): `MemoryTransport`, in-process queues on tokio.
-//! - `redis`: `RedisTransport`, Redis Streams with consumer groups.
+//! - `redis`: `RedisTransport`, Redis Streams with consumer groups; and
+//!   `RedisListTransport`, Redis lists with the reliable-queue pattern
+//!   (`BLMOVE` to a processing list, the context in the payload envelope).
 //! - `amqp`: `AmqpTransport`, RabbitMQ through lapin.
 //! - `sqs`: `SqsTransport`, Amazon SQS through aws-sdk-sqs (rustls with ring).
 //! - `full`: all of them.
@@ -129,7 +131,11 @@ pub use amqp::{ATTEMPT_HEADER as AMQP_ATTEMPT_HEADER, AmqpOptions, AmqpReceipt, 
 #[cfg(feature = "memory")]
 pub use memory::{MemoryReceipt, MemoryTransport};
 #[cfg(feature = "redis")]
-pub use redis::{PAYLOAD_FIELD as REDIS_PAYLOAD_FIELD, RedisOptions, RedisReceipt, RedisTransport};
+pub use redis::{
+    LIST_ATTEMPT_HEADER as REDIS_LIST_ATTEMPT_HEADER,
+    LIST_MESSAGE_ID_HEADER as REDIS_LIST_MESSAGE_ID_HEADER, PAYLOAD_FIELD as REDIS_PAYLOAD_FIELD,
+    RedisListReceipt, RedisListTransport, RedisOptions, RedisReceipt, RedisTransport,
+};
 #[cfg(feature = "sqs")]
 pub use sqs::{
     PACKED_ATTRIBUTE as SQS_PACKED_ATTRIBUTE, SqsOptions, SqsReceipt, SqsTransport, sqs_http_client,

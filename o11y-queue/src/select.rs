@@ -20,7 +20,8 @@ use crate::{
     transport::{Transport, TransportError},
 };
 
-/// Names the transport: `memory`, `redis`, `amqp` or `sqs` (default `memory`).
+/// Names the transport: `memory`, `redis` (Streams), `redis-list`, `amqp` or
+/// `sqs` (default `memory`).
 pub const QUEUE_TRANSPORT: &str = "QUEUE_TRANSPORT";
 /// The broker URL for `redis` and `amqp`; for `sqs`, an endpoint override
 /// (credentials and region come from the standard `AWS_*` variables).
@@ -56,6 +57,9 @@ pub enum AnyTransport {
     /// Redis Streams.
     #[cfg(feature = "redis")]
     Redis(crate::RedisTransport),
+    /// Redis lists.
+    #[cfg(feature = "redis")]
+    RedisList(crate::RedisListTransport),
     /// RabbitMQ.
     #[cfg(feature = "amqp")]
     Amqp(crate::AmqpTransport),
@@ -74,6 +78,9 @@ pub enum AnyReceipt {
     /// From [`AnyTransport::Redis`].
     #[cfg(feature = "redis")]
     Redis(crate::RedisReceipt),
+    /// From [`AnyTransport::RedisList`].
+    #[cfg(feature = "redis")]
+    RedisList(crate::RedisListReceipt),
     /// From [`AnyTransport::Amqp`].
     #[cfg(feature = "amqp")]
     Amqp(crate::AmqpReceipt),
@@ -87,6 +94,7 @@ fn enabled() -> String {
     let all = [
         (cfg!(feature = "memory"), "memory"),
         (cfg!(feature = "redis"), "redis"),
+        (cfg!(feature = "redis"), "redis-list"),
         (cfg!(feature = "amqp"), "amqp"),
         (cfg!(feature = "sqs"), "sqs"),
     ];
@@ -114,6 +122,14 @@ impl AnyTransport {
                 let url = url.ok_or(SelectError::MissingUrl("redis"))?;
                 let t = crate::RedisTransport::connect(url, crate::RedisOptions::default()).await?;
                 Ok(Self::Redis(t))
+            }
+            #[cfg(feature = "redis")]
+            "redis-list" => {
+                let url = url.ok_or(SelectError::MissingUrl("redis-list"))?;
+                let options = crate::RedisOptions::default();
+                Ok(Self::RedisList(
+                    crate::RedisListTransport::connect(url, options).await?,
+                ))
             }
             #[cfg(feature = "amqp")]
             "amqp" => {
@@ -190,6 +206,8 @@ macro_rules! each {
             AnyTransport::Memory($t) => $body,
             #[cfg(feature = "redis")]
             AnyTransport::Redis($t) => $body,
+            #[cfg(feature = "redis")]
+            AnyTransport::RedisList($t) => $body,
             #[cfg(feature = "amqp")]
             AnyTransport::Amqp($t) => $body,
             #[cfg(feature = "sqs")]
@@ -209,6 +227,11 @@ macro_rules! settle {
             }
             #[cfg(feature = "redis")]
             (AnyTransport::Redis($t), AnyReceipt::Redis(r)) => {
+                let $d = inner($delivery, r);
+                $body
+            }
+            #[cfg(feature = "redis")]
+            (AnyTransport::RedisList($t), AnyReceipt::RedisList(r)) => {
                 let $d = inner($delivery, r);
                 $body
             }
@@ -284,6 +307,11 @@ impl Transport for AnyTransport {
             Self::Memory(t) => Ok(wrap(t.receive(destination, max).await?, AnyReceipt::Memory)),
             #[cfg(feature = "redis")]
             Self::Redis(t) => Ok(wrap(t.receive(destination, max).await?, AnyReceipt::Redis)),
+            #[cfg(feature = "redis")]
+            Self::RedisList(t) => Ok(wrap(
+                t.receive(destination, max).await?,
+                AnyReceipt::RedisList,
+            )),
             #[cfg(feature = "amqp")]
             Self::Amqp(t) => Ok(wrap(t.receive(destination, max).await?, AnyReceipt::Amqp)),
             #[cfg(feature = "sqs")]
@@ -325,6 +353,8 @@ impl Transport for AnyTransport {
             Self::Memory(t) => batch!(t, Memory),
             #[cfg(feature = "redis")]
             Self::Redis(t) => batch!(t, Redis),
+            #[cfg(feature = "redis")]
+            Self::RedisList(t) => batch!(t, RedisList),
             #[cfg(feature = "amqp")]
             Self::Amqp(t) => batch!(t, Amqp),
             #[cfg(feature = "sqs")]
@@ -372,6 +402,11 @@ mod tests {
         assert!(matches!(
             AnyTransport::connect("redis", None).await,
             Err(SelectError::MissingUrl("redis"))
+        ));
+        #[cfg(feature = "redis")]
+        assert!(matches!(
+            AnyTransport::connect("redis-list", None).await,
+            Err(SelectError::MissingUrl("redis-list"))
         ));
     }
 

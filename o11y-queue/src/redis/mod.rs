@@ -20,6 +20,7 @@
 //! ```
 
 mod entry;
+mod list;
 mod options;
 mod read;
 
@@ -36,6 +37,7 @@ use redis::{
 use tokio::time::Instant;
 
 pub use entry::PAYLOAD_FIELD;
+pub use list::{LIST_ATTEMPT_HEADER, LIST_MESSAGE_ID_HEADER, RedisListReceipt, RedisListTransport};
 pub use options::RedisOptions;
 
 use crate::{

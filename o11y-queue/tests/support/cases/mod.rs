@@ -79,6 +79,12 @@ pub(super) async fn recv<M>(rx: &mut mpsc::UnboundedReceiver<M>) -> M {
 
 /// Receives one raw delivery from `queue` (acking it), waiting up to PATIENCE.
 pub(super) async fn receive_one<T: Transport>(t: &T, queue: &str) -> Message {
+    let message = receive_raw(t, queue).await;
+    opened(t, message)
+}
+
+/// Like [`receive_one`], the message exactly as the transport delivered it.
+pub(super) async fn receive_raw<T: Transport>(t: &T, queue: &str) -> Message {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let batch = t.receive(queue, 1).await.expect("receive");
@@ -90,6 +96,18 @@ pub(super) async fn receive_one<T: Transport>(t: &T, queue: &str) -> Message {
             tokio::time::Instant::now() < deadline,
             "nothing arrived on {queue}"
         );
+    }
+}
+
+/// A message as its producer meant it: on a transport without native
+/// headers, the headers and body inside its envelope.
+pub(super) fn opened<T: Transport>(t: &T, message: Message) -> Message {
+    if t.native_headers() {
+        return message;
+    }
+    match o11y_queue::envelope::decode(&message.payload) {
+        Some(Ok((headers, payload))) => Message { headers, payload },
+        _ => message,
     }
 }
 

@@ -478,3 +478,41 @@ impl Transport for RedisListTransport {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_ride_in_the_envelope() {
+        let plain = Bytes::from_static(b"plain body");
+        assert_eq!(attempt_of(&plain), 1);
+        let second = next_attempt(&plain);
+        assert_eq!(attempt_of(&second), 2);
+        let (headers, body) = open(&second);
+        assert_eq!(&body[..], b"plain body", "the body is kept");
+        assert!(headers.contains_key(RETRY_NONCE));
+        let third = next_attempt(&second);
+        assert_eq!(attempt_of(&third), 3);
+        assert_ne!(
+            next_attempt(&second),
+            next_attempt(&second),
+            "distinct retry members"
+        );
+    }
+
+    #[test]
+    fn an_envelope_keeps_its_headers_through_a_retry() {
+        let headers = Headers::from([("traceparent".to_owned(), "00-x".to_owned())]);
+        let wrapped = envelope::encode(&headers, b"job");
+        let (after, body) = open(&next_attempt(&wrapped));
+        assert_eq!(after["traceparent"], "00-x");
+        assert_eq!(&body[..], b"job");
+        let corrupt = Bytes::from_static(b"o11y-envelope/1\n{broken");
+        assert_eq!(
+            open(&corrupt).1,
+            corrupt,
+            "a corrupt envelope is kept whole"
+        );
+    }
+}

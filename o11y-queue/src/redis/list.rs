@@ -32,7 +32,7 @@
 //! ```
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -95,7 +95,6 @@ struct Inner {
     consumer: String,
     server: Option<(String, u16)>,
     last_check: Mutex<HashMap<String, Instant>>,
-    registered: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for RedisListTransport {
@@ -163,7 +162,6 @@ impl RedisListTransport {
                 consumer: s.consumer.clone(),
                 server: s.server.clone(),
                 last_check: Mutex::new(HashMap::new()),
-                registered: Mutex::new(HashSet::new()),
             }),
         })
     }
@@ -236,15 +234,8 @@ impl RedisListTransport {
             .arg("PX")
             .arg(ttl)
             .ignore();
-        let first = self
-            .inner
-            .registered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(destination.to_owned());
-        if first {
-            pipe.cmd("SADD").arg(&members).arg(me).ignore();
-        }
+        // Every time: another consumer that took this one for dead removed it.
+        pipe.cmd("SADD").arg(&members).arg(me).ignore();
         pipe.cmd("SMEMBERS").arg(&members);
         let (consumers,): (Vec<String>,) = pipe
             .query_async(&mut self.conn())

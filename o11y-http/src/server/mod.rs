@@ -116,7 +116,6 @@ where
             "http"
         };
         let active_slot = crate::metrics::Active::slot(method, scheme);
-        config.metrics.active.add(active_slot, 1);
         let request_size = config
             .body_sizes
             .then(|| {
@@ -135,6 +134,9 @@ where
             let _attached = cx.clone().attach();
             self.inner.call(Request::from_parts(parts, body))
         };
+        // Counted from here on; dropping `Traced` (done or cancelled) uncounts
+        // it. After the inner `call`, so that a panic in it leaves no count.
+        config.metrics.active.add(active_slot, 1);
         ResponseFuture::traced(
             future,
             future::Traced {

@@ -619,6 +619,45 @@ async fn a_cancelled_request_leaves_the_active_count() {
     assert_eq!(spans.len(), 1, "the span ends when the request is dropped");
 }
 
+/// A service whose `call` itself panics (before any future exists) leaves no
+/// request counted as active.
+#[tokio::test]
+async fn a_panicking_call_leaves_no_active_count() {
+    use tower::Service;
+    #[derive(Clone)]
+    struct PanicsInCall;
+    impl Service<Request<Full<Bytes>>> for PanicsInCall {
+        type Response = http::Response<Full<Bytes>>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _req: Request<Full<Bytes>>) -> Self::Future {
+            panic!("call exploded")
+        }
+    }
+    let exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let capture = Capture::new();
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer(&capture, "svc").meter_provider(&meters))
+        .service(PanicsInCall);
+    let req = Request::get("http://svc.local/boom")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = svc.call(req);
+    }));
+    assert!(panicked.is_err(), "the panic goes on, as without the layer");
+    assert_eq!(last_active(&meters, &exporter).unwrap_or(0), 0);
+}
+
 /// An unsampled caller: nothing is recorded, yet the handler runs inside a
 /// span of its own (a new span id in the caller's trace, not sampled), which
 /// is what its outbound calls and logs carry on.

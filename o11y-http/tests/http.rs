@@ -652,7 +652,7 @@ async fn a_panicking_call_leaves_no_active_count() {
         .body(Full::new(Bytes::new()))
         .unwrap();
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = svc.call(req);
+        drop(svc.call(req));
     }));
     assert!(panicked.is_err(), "the panic goes on, as without the layer");
     assert_eq!(last_active(&meters, &exporter).unwrap_or(0), 0);

@@ -246,8 +246,24 @@ impl RedisListTransport {
         self.eval(PROMOTE, &[&delayed, destination], &[now.as_bytes(), b"100"])
             .await
             .map_err(|e| err("receive", destination, e))?;
-        for other in consumers.iter().filter(|c| *c != me) {
-            self.recover(destination, other).await?;
+        let others: Vec<&String> = consumers.iter().filter(|c| *c != me).collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        // One round trip for every other consumer's heartbeat.
+        let mut pipe = redis::pipe();
+        for other in &others {
+            pipe.cmd("EXISTS")
+                .arg(format!("{destination}:alive:{other}"));
+        }
+        let alive: Vec<bool> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| err("receive", destination, e))?;
+        for (other, alive) in others.into_iter().zip(alive) {
+            if !alive {
+                self.recover(destination, other).await?;
+            }
         }
         Ok(())
     }
@@ -255,14 +271,6 @@ impl RedisListTransport {
     /// Moves a dead consumer's processing list back to the queue.
     async fn recover(&self, destination: &str, other: &str) -> Result<(), TransportError> {
         let mut conn = self.conn();
-        let alive: bool = redis::cmd("EXISTS")
-            .arg(format!("{destination}:alive:{other}"))
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| err("receive", destination, e))?;
-        if alive {
-            return Ok(());
-        }
         let list = processing(destination, other);
         let held: Vec<Vec<u8>> = redis::cmd("LRANGE")
             .arg(&list)

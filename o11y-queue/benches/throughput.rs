@@ -196,54 +196,46 @@ async fn plain_consumer<T: Transport>(t: T, queue: String, counter: Arc<Counter>
     }
 }
 
-/// Producer/Consumer with spans from `provider`, handling one message per
-/// handler call, 16 at once.
-fn spawn_instrumented<T, P>(rt: &Runtime, t: T, queue: &str, provider: &P) -> Arc<Counter>
+/// `Consumer` with spans from `provider`: one message per handler call, 16
+/// at once, or (`batched`) batches of up to 16 per call (one span and one ack
+/// per batch).
+fn spawn_consumer<T, P>(
+    rt: &Runtime,
+    t: T,
+    queue: &str,
+    provider: &P,
+    batched: bool,
+) -> Arc<Counter>
 where
     T: Transport + Clone,
     P: TracerProvider + ObjectSafeTracerProvider,
 {
     let counter = Arc::new(Counter::default());
-    let consumer = Consumer::new(t)
-        .with_tracer_provider(provider)
-        .with_concurrency(16);
+    let consumer = Consumer::new(t).with_tracer_provider(provider);
     let (seen, queue) = (counter.clone(), queue.to_owned());
     rt.spawn(async move {
-        consumer
-            .run(&queue, move |_m: Incoming| {
-                let seen = seen.clone();
-                async move {
-                    seen.add(1);
-                    Ok::<_, std::io::Error>(())
-                }
-            })
-            .await;
-    });
-    counter
-}
-
-/// Producer/Consumer with spans from `provider`, batches of up to 16 per
-/// handler call (one span and one ack per batch).
-fn spawn_batched<T, P>(rt: &Runtime, t: T, queue: &str, provider: &P) -> Arc<Counter>
-where
-    T: Transport + Clone,
-    P: TracerProvider + ObjectSafeTracerProvider,
-{
-    let counter = Arc::new(Counter::default());
-    let consumer = Consumer::new(t)
-        .with_tracer_provider(provider)
-        .with_batch_size(16);
-    let (seen, queue) = (counter.clone(), queue.to_owned());
-    rt.spawn(async move {
-        consumer
-            .run_batches(&queue, move |batch: Vec<Incoming>| {
+        if batched {
+            let handler = move |batch: Vec<Incoming>| {
                 let seen = seen.clone();
                 async move {
                     seen.add(batch.len() as u64);
                     Ok::<_, std::io::Error>(())
                 }
-            })
-            .await;
+            };
+            consumer
+                .with_batch_size(16)
+                .run_batches(&queue, handler)
+                .await;
+        } else {
+            let handler = move |_m: Incoming| {
+                let seen = seen.clone();
+                async move {
+                    seen.add(1);
+                    Ok::<_, std::io::Error>(())
+                }
+            };
+            consumer.with_concurrency(16).run(&queue, handler).await;
+        }
     });
     counter
 }
@@ -274,11 +266,7 @@ where
     P: TracerProvider + ObjectSafeTracerProvider,
 {
     let queue = unique(name);
-    let counter = if batched {
-        spawn_batched(rt, t.clone(), &queue, provider)
-    } else {
-        spawn_instrumented(rt, t.clone(), &queue, provider)
-    };
+    let counter = spawn_consumer(rt, t.clone(), &queue, provider, batched);
     let producer = Producer::new(t.clone()).with_tracer_provider(provider);
     let publish: Publish = Box::new(move || {
         let (producer, queue) = (producer.clone(), queue.clone());
@@ -320,7 +308,7 @@ fn producer_only<T: Transport + Clone>(rt: &Runtime, t: &T, noop: &NoopTracerPro
 /// The transport publishing by hand, `Consumer` (no-op tracer) consuming.
 fn consumer_only<T: Transport + Clone>(rt: &Runtime, t: &T, noop: &NoopTracerProvider) -> Variant {
     let queue = unique("consumer-only");
-    let counter = spawn_instrumented(rt, t.clone(), &queue, noop);
+    let counter = spawn_consumer(rt, t.clone(), &queue, noop, false);
     let t = t.clone();
     let publish: Publish = Box::new(move || {
         let (t, queue) = (t.clone(), queue.clone());

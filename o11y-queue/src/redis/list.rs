@@ -32,16 +32,14 @@
 //! ```
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::Bytes;
-use redis::{Client, aio::ConnectionManager};
-use tokio::time::Instant;
+use redis::aio::ConnectionManager;
 
-use super::{Reader, RedisOptions, err, millis};
+use super::{Readers, RedisOptions, Schedule, err, millis};
 use crate::{
     envelope,
     message::{Delivery, Headers, Message, Published},
@@ -88,13 +86,11 @@ pub struct RedisListTransport {
 
 struct Inner {
     conn: ConnectionManager,
-    blocking: Mutex<HashMap<String, Reader>>,
-    client: Client,
-    blocking_config: redis::aio::ConnectionManagerConfig,
+    readers: Readers,
     options: RedisOptions,
     consumer: String,
     server: Option<(String, u16)>,
-    last_check: Mutex<HashMap<String, Instant>>,
+    last_check: Schedule,
 }
 
 impl std::fmt::Debug for RedisListTransport {
@@ -155,13 +151,11 @@ impl RedisListTransport {
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: s.conn.clone(),
-                blocking: Mutex::new(HashMap::new()),
-                client: s.client.clone(),
-                blocking_config: s.blocking_config.clone(),
+                readers: Readers::new(s.client.clone(), s.blocking_config.clone()),
                 options,
                 consumer: s.consumer.clone(),
                 server: s.server.clone(),
-                last_check: Mutex::new(HashMap::new()),
+                last_check: Schedule::default(),
             }),
         })
     }
@@ -207,19 +201,8 @@ impl RedisListTransport {
 
     /// Whether it is time for the heartbeat, due retries and dead consumers.
     fn check_due(&self, destination: &str) -> bool {
-        let mut last = self
-            .inner
-            .last_check
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        match last.get(destination) {
-            Some(at) if now.duration_since(*at) < self.inner.options.claim_check => false,
-            _ => {
-                last.insert(destination.to_owned(), now);
-                true
-            }
-        }
+        let every = self.inner.options.claim_check;
+        self.inner.last_check.due(destination, every)
     }
 
     /// Heartbeat, due retries back in the queue, dead consumers' messages back.
@@ -295,25 +278,10 @@ impl RedisListTransport {
         Ok(())
     }
 
-    fn reader(&self, destination: &str) -> Reader {
-        let mut readers = self
-            .inner
-            .blocking
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        readers.entry(destination.to_owned()).or_default().clone()
-    }
-
     /// One blocking move, then up to `max - 1` more without waiting.
     async fn take(&self, destination: &str, max: usize) -> Result<Vec<Bytes>, TransportError> {
         let to = processing(destination, &self.inner.consumer);
-        let reader = self.reader(destination);
-        let mut guard = reader.lock().await;
-        if guard.is_none() {
-            let config = self.inner.blocking_config.clone();
-            let conn = ConnectionManager::new_with_config(self.inner.client.clone(), config).await;
-            *guard = Some(conn.map_err(|e| err("receive", destination, e))?);
-        }
+        let mut guard = self.inner.readers.get(destination).await?;
         let Some(conn) = guard.as_mut() else {
             return Ok(Vec::new());
         };

@@ -48,6 +48,63 @@ use crate::{
 /// A lazily opened blocking-read connection.
 type Reader = Arc<tokio::sync::Mutex<Option<ConnectionManager>>>;
 
+/// Blocking-read connections, one per destination (so consumers of
+/// different destinations sharing a transport never wait for each other),
+/// opened on first use.
+struct Readers {
+    slots: Mutex<HashMap<String, Reader>>,
+    client: Client,
+    config: ConnectionManagerConfig,
+}
+
+impl Readers {
+    fn new(client: Client, config: ConnectionManagerConfig) -> Self {
+        Self {
+            slots: Mutex::new(HashMap::new()),
+            client,
+            config,
+        }
+    }
+
+    /// The connection of `destination`, held until the guard drops; `None`
+    /// inside only if opening it failed, which is returned as the error.
+    async fn get(
+        &self,
+        destination: &str,
+    ) -> Result<tokio::sync::OwnedMutexGuard<Option<ConnectionManager>>, TransportError> {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            slots.entry(destination.to_owned()).or_default().clone()
+        };
+        let mut guard = slot.lock_owned().await;
+        if guard.is_none() {
+            let conn = ConnectionManager::new_with_config(self.client.clone(), self.config.clone());
+            *guard = Some(conn.await.map_err(|e| err("receive", destination, e))?);
+        }
+        Ok(guard)
+    }
+}
+
+/// When a periodic check last ran, per destination.
+#[derive(Default)]
+struct Schedule(Mutex<HashMap<String, Instant>>);
+
+impl Schedule {
+    /// Whether `every` has passed since the last check of `destination`
+    /// (then counting from now).
+    fn due(&self, destination: &str, every: Duration) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        match last.get(destination) {
+            Some(at) if now.duration_since(*at) < every => false,
+            _ => {
+                last.insert(destination.to_owned(), now);
+                true
+            }
+        }
+    }
+}
+
 /// Settles one [`RedisTransport`] delivery: the stream entry id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisReceipt(String);
@@ -60,16 +117,15 @@ pub struct RedisTransport {
 
 struct Inner {
     conn: ConnectionManager,
-    /// One connection per stream for blocking reads, so consumers of
-    /// different streams sharing this transport never wait for each other.
-    blocking: Mutex<HashMap<String, Reader>>,
-    client: Client,
+    readers: Arc<Readers>,
+    /// The blocking-read connection settings, for the list transport.
     blocking_config: ConnectionManagerConfig,
+    client: Client,
     options: RedisOptions,
     consumer: String,
     server: Option<(String, u16)>,
     groups: Mutex<HashSet<String>>,
-    last_claim: Mutex<HashMap<String, Instant>>,
+    last_claim: Schedule,
 }
 
 impl std::fmt::Debug for RedisTransport {
@@ -122,14 +178,14 @@ impl RedisTransport {
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
-                blocking: Mutex::new(HashMap::new()),
-                client,
+                readers: Arc::new(Readers::new(client.clone(), blocking_config.clone())),
                 blocking_config,
+                client,
                 options,
                 consumer,
                 server,
                 groups: Mutex::new(HashSet::new()),
-                last_claim: Mutex::new(HashMap::new()),
+                last_claim: Schedule::default(),
             }),
         })
     }

@@ -2,10 +2,9 @@
 
 use std::{collections::HashMap, sync::PoisonError};
 
-use redis::{Value, aio::ConnectionManager};
-use tokio::time::Instant;
+use redis::Value;
 
-use super::{Reader, RedisReceipt, RedisTransport, entry, err, millis};
+use super::{RedisReceipt, RedisTransport, entry, err, millis};
 use crate::{message::Delivery, transport::TransportError};
 
 impl RedisTransport {
@@ -41,20 +40,8 @@ impl RedisTransport {
 
     /// Whether it is time to look for abandoned or retried entries.
     fn claim_due(&self, stream: &str) -> bool {
-        let mut last = self
-            .inner
-            .last_claim
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
         let every = self.inner.options.claim_check;
-        match last.get(stream) {
-            Some(at) if now.duration_since(*at) < every => false,
-            _ => {
-                last.insert(stream.to_owned(), now);
-                true
-            }
-        }
+        self.inner.last_claim.due(stream, every)
     }
 
     /// Claims entries idle for at least the claim idle time.
@@ -100,16 +87,6 @@ impl RedisTransport {
             .collect())
     }
 
-    /// The blocking-read connection slot of `stream`.
-    fn reader(&self, stream: &str) -> Reader {
-        let mut readers = self
-            .inner
-            .blocking
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        readers.entry(stream.to_owned()).or_default().clone()
-    }
-
     /// Reads new entries, blocking up to the block time.
     async fn read_new(
         &self,
@@ -117,13 +94,7 @@ impl RedisTransport {
         max: usize,
     ) -> Result<Vec<Delivery<RedisReceipt>>, TransportError> {
         let o = &self.inner.options;
-        let reader = self.reader(stream);
-        let mut guard = reader.lock().await;
-        if guard.is_none() {
-            let config = self.inner.blocking_config.clone();
-            let conn = ConnectionManager::new_with_config(self.inner.client.clone(), config).await;
-            *guard = Some(conn.map_err(|e| err("receive", stream, e))?);
-        }
+        let mut guard = self.inner.readers.get(stream).await?;
         let Some(conn) = guard.as_mut() else {
             return Ok(Vec::new());
         };

@@ -5,9 +5,9 @@ use std::{collections::BTreeMap, time::Duration};
 
 use o11y_queue::{DEAD_LETTER_ATTEMPTS, Incoming, RetryPolicy, Transport, semconv};
 use opentelemetry::trace::{SpanId, TraceContextExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::{Running, attr, consumer, fixture, producer, receive_one, recv, traced};
+use super::{Running, attr, consumer, fixture, producer, receive_one, recv, spawn_with, traced};
 use crate::support::{Harness, unique_queue, wait_spans};
 
 /// Runs `run_batches_until` on its own task.
@@ -16,16 +16,10 @@ fn spawn_batches<T: Transport, B: o11y_queue::BatchHandler>(
     queue: &str,
     handler: B,
 ) -> Running {
-    let (stop, stopped) = oneshot::channel::<()>();
     let queue = queue.to_owned();
-    let join = tokio::spawn(async move {
-        consumer
-            .run_batches_until(&queue, handler, async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    Running { stop, join }
+    spawn_with(move |stopped| async move {
+        consumer.run_batches_until(&queue, handler, stopped).await;
+    })
 }
 
 pub async fn batch_links_every_message<H: Harness>(_: &H, t: H::T) {

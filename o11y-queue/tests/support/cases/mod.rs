@@ -58,15 +58,23 @@ pub(super) fn spawn<T: Transport, H: Handler>(
     queue: &str,
     handler: H,
 ) -> Running {
-    let (stop, stopped) = oneshot::channel::<()>();
     let queue = queue.to_owned();
-    let join = tokio::spawn(async move {
-        consumer
-            .run_until(&queue, handler, async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    spawn_with(move |stopped| async move {
+        consumer.run_until(&queue, handler, stopped).await;
+    })
+}
+
+/// Runs `consume` on its own task, handing it the future that completes
+/// when [`Running::stop`] is called.
+pub(super) fn spawn_with<F, Fut>(consume: F) -> Running
+where
+    F: FnOnce(futures_util::future::BoxFuture<'static, ()>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (stop, stopped) = oneshot::channel::<()>();
+    let join = tokio::spawn(consume(Box::pin(async {
+        let _ = stopped.await;
+    })));
     Running { stop, join }
 }
 

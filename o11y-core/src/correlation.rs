@@ -1,20 +1,37 @@
 //! The correlation id (`X-Trace-ID`): a short, log-safe id that is read at the
-//! edge (or generated there), rides in the [`Context`] to every outbound call
-//! and message, and appears on spans and log lines.
+//! edge (or made there), rides in the [`Context`] to every outbound call and
+//! message, and appears on spans and log lines.
+//!
+//! A context's correlation id is the one stored in it, or else the trace id
+//! of its span (32 lowercase hex digits). So an id made at the edge *is* the
+//! trace id: the `X-Trace-ID` a caller gets back can be pasted into a trace
+//! viewer, it follows the trace through services that forward only
+//! `traceparent`, and nothing has to be generated, allocated or stored for it.
+//! An id that differs from the trace id (a caller's own request id, or one
+//! carried into a new trace) is stored in the context.
 //!
 //! ```
 //! use o11y_core::{CorrelationId, CorrelationContextExt};
-//! use opentelemetry::Context;
+//! use opentelemetry::{Context, trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState}};
 //!
 //! let id = CorrelationId::parse("order-42").unwrap();
 //! let cx = Context::new().with_correlation_id(id.clone());
-//! assert_eq!(cx.correlation_id(), Some(&id));
+//! assert_eq!(cx.correlation_id(), Some(id));
 //! assert!(CorrelationId::parse("bad\nid").is_err()); // it ends up in logs
+//!
+//! // Without a stored id, a context with a span has its trace id.
+//! let trace = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+//! let sc = SpanContext::new(trace, SpanId::from_bytes([1; 8]), TraceFlags::SAMPLED, true, TraceState::NONE);
+//! let cx = Context::new().with_remote_span_context(sc);
+//! assert_eq!(cx.correlation().unwrap().as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
 //! ```
 
 use std::{cell::Cell, fmt, sync::Arc};
 
-use opentelemetry::Context;
+use opentelemetry::{
+    Context,
+    trace::{TraceContextExt, TraceId},
+};
 
 /// The header this crate reads and writes by default.
 pub const X_TRACE_ID: &str = "x-trace-id";
@@ -84,9 +101,15 @@ impl CorrelationId {
         &self.0
     }
 
-    /// The correlation id of the current context, if any.
+    /// The correlation id of the current context, if any: the stored one,
+    /// or else the current trace id.
     pub fn current() -> Option<Self> {
-        Context::map_current(|cx| cx.correlation_id().cloned())
+        Context::map_current(CorrelationContextExt::correlation_id)
+    }
+
+    /// The id a trace has when none is stored: its trace id, as 32 lowercase hex digits.
+    pub fn from_trace_id(trace_id: TraceId) -> Self {
+        Self(Arc::from(v_str(&hex32(trace_id))))
     }
 }
 
@@ -146,20 +169,130 @@ impl std::str::FromStr for CorrelationId {
     }
 }
 
+fn hex32(trace_id: TraceId) -> [u8; 32] {
+    // Two hex digits per table entry: 16 lookups for the 16 bytes. Built at
+    // compile time, where an index out of range fails the build.
+    #[allow(clippy::indexing_slicing)]
+    const PAIRS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+            i += 1;
+        }
+        t
+    };
+    let mut out = [0u8; 32];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(trace_id.to_bytes()) {
+        if let Some(hex) = PAIRS.get(usize::from(byte)) {
+            pair.copy_from_slice(hex);
+        }
+    }
+    out
+}
+
+/// A context's correlation id, borrowed: the stored one, or its trace id
+/// written out on the stack. Reading it allocates nothing.
+#[derive(Clone, Copy)]
+pub struct CorrelationRef<'a>(Repr<'a>);
+
+#[derive(Clone, Copy)]
+enum Repr<'a> {
+    Stored(&'a CorrelationId),
+    Trace([u8; 32]),
+}
+
+impl CorrelationRef<'_> {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Stored(id) => id.as_str(),
+            Repr::Trace(hex) => v_str(hex),
+        }
+    }
+
+    /// The id as bytes (ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Stored(id) => id.as_str().as_bytes(),
+            Repr::Trace(hex) => hex,
+        }
+    }
+
+    /// An owned id (shares the stored text; a trace id's is allocated).
+    pub fn to_id(&self) -> CorrelationId {
+        match &self.0 {
+            Repr::Stored(id) => (*id).clone(),
+            Repr::Trace(hex) => CorrelationId(Arc::from(v_str(hex))),
+        }
+    }
+
+    /// Whether this is the trace id rather than a stored id.
+    pub fn is_trace_id(&self) -> bool {
+        matches!(self.0, Repr::Trace(_))
+    }
+}
+
+impl fmt::Display for CorrelationRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CorrelationRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CorrelationRef")
+            .field(&self.as_str())
+            .finish()
+    }
+}
+
+impl PartialEq<CorrelationId> for CorrelationRef<'_> {
+    fn eq(&self, other: &CorrelationId) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
 /// Reads and stores the correlation id in an OpenTelemetry [`Context`].
 pub trait CorrelationContextExt {
-    /// The correlation id stored in this context.
-    fn correlation_id(&self) -> Option<&CorrelationId>;
-    /// A copy of this context carrying `id`.
+    /// The correlation id of this context, borrowed: the stored one, or else
+    /// the trace id of its span when that is valid.
+    fn correlation(&self) -> Option<CorrelationRef<'_>>;
+    /// The correlation id of this context, owned (see [`correlation`](Self::correlation)).
+    fn correlation_id(&self) -> Option<CorrelationId> {
+        self.correlation().map(|c| c.to_id())
+    }
+    /// The id stored in this context, if any (not its trace id).
+    fn stored_correlation_id(&self) -> Option<&CorrelationId>;
+    /// A copy of this context whose correlation id is `id`. Nothing is stored
+    /// when `id` is the trace id of the context's span already.
     fn with_correlation_id(&self, id: CorrelationId) -> Self;
 }
 
+fn trace_id_of(cx: &Context) -> Option<TraceId> {
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.trace_id())
+}
+
 impl CorrelationContextExt for Context {
-    fn correlation_id(&self) -> Option<&CorrelationId> {
+    fn correlation(&self) -> Option<CorrelationRef<'_>> {
+        if let Some(id) = self.get::<CorrelationId>() {
+            return Some(CorrelationRef(Repr::Stored(id)));
+        }
+        trace_id_of(self).map(|t| CorrelationRef(Repr::Trace(hex32(t))))
+    }
+
+    fn stored_correlation_id(&self) -> Option<&CorrelationId> {
         self.get::<CorrelationId>()
     }
 
     fn with_correlation_id(&self, id: CorrelationId) -> Self {
+        let implied = trace_id_of(self).is_some_and(|t| hex32(t) == id.as_str().as_bytes());
+        if implied && self.get::<CorrelationId>().is_none() {
+            return self.clone();
+        }
         self.with_value(id)
     }
 }
@@ -214,6 +347,50 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32);
         assert_eq!(CorrelationId::parse(a.as_str()).unwrap(), a);
+    }
+
+    fn remote(trace: &str) -> Context {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
+        let sc = SpanContext::new(
+            TraceId::from_hex(trace).unwrap(),
+            SpanId::from_bytes([0, 0, 0, 0, 0, 0, 0, 7]),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::NONE,
+        );
+        Context::new().with_remote_span_context(sc)
+    }
+
+    #[test]
+    fn without_a_stored_id_the_trace_id_is_the_id() {
+        let trace = "0af7651916cd43dd8448eb211c80319c";
+        let cx = remote(trace);
+        let id = cx.correlation().unwrap();
+        assert!(id.is_trace_id());
+        assert_eq!(id.as_str(), trace);
+        assert_eq!(cx.correlation_id().unwrap().as_str(), trace);
+        assert_eq!(cx.stored_correlation_id(), None);
+        assert_eq!(Context::new().correlation_id(), None, "no span, no id");
+    }
+
+    #[test]
+    fn the_trace_id_is_not_stored_but_other_ids_are() {
+        let trace = "0af7651916cd43dd8448eb211c80319c";
+        let cx = remote(trace).with_correlation_id(CorrelationId::parse(trace).unwrap());
+        assert_eq!(cx.stored_correlation_id(), None, "implied by the trace");
+        assert_eq!(cx.correlation_id().unwrap().as_str(), trace);
+        let cx = remote(trace).with_correlation_id(CorrelationId::parse("order-42").unwrap());
+        let id = cx.correlation().unwrap();
+        assert!(!id.is_trace_id());
+        assert_eq!(id.as_str(), "order-42");
+        assert_eq!(cx.stored_correlation_id().unwrap().as_str(), "order-42");
+        // A stored id is replaced even by the trace id.
+        let back = cx.with_correlation_id(CorrelationId::parse(trace).unwrap());
+        assert_eq!(back.correlation_id().unwrap().as_str(), trace);
+        assert_eq!(
+            CorrelationId::from_trace_id(TraceId::from_hex(trace).unwrap()).as_str(),
+            trace
+        );
     }
 
     #[test]

@@ -42,8 +42,8 @@ mod prometheus;
 pub mod testing;
 
 pub use correlation::{
-    CorrelationContextExt, CorrelationId, InvalidCorrelationId, MAX_LEN as CORRELATION_ID_MAX_LEN,
-    X_REQUEST_ID, X_TRACE_ID,
+    CorrelationContextExt, CorrelationId, CorrelationRef, InvalidCorrelationId,
+    MAX_LEN as CORRELATION_ID_MAX_LEN, X_REQUEST_ID, X_TRACE_ID,
 };
 pub use error::{ConfigError, InitError, ShutdownError};
 pub use init::{
@@ -72,7 +72,8 @@ pub fn current_span_id() -> Option<SpanId> {
     })
 }
 
-/// The correlation id of the current context, if any.
+/// The correlation id of the current context, if any: the stored one, or
+/// else the current trace id.
 pub fn current_correlation_id() -> Option<CorrelationId> {
     CorrelationId::current()
 }

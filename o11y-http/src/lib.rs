@@ -51,6 +51,7 @@
 )]
 
 mod client;
+mod intern;
 mod metrics;
 mod semconv;
 mod server;

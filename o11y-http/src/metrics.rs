@@ -14,10 +14,10 @@ use opentelemetry::{
     metrics::{BoundHistogram, Histogram, Meter, ObservableUpDownCounter},
 };
 
-use crate::semconv as sc;
+use crate::{intern::Words, semconv as sc};
 
 /// The methods `semconv::method` can return, in slot order.
-const METHODS: [&str; 10] = [
+pub(crate) const METHODS: [&str; 10] = [
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "_OTHER",
 ];
 const SCHEMES: [&str; 2] = ["http", "https"];
@@ -32,15 +32,19 @@ pub(crate) struct Active {
     seen: [AtomicBool; SLOTS],
 }
 
+/// The index of a method `semconv::method` returned in [`METHODS`].
+pub(crate) fn method_slot(method: &str) -> usize {
+    METHODS
+        .iter()
+        .position(|x| *x == method)
+        .unwrap_or(METHODS.len() - 1)
+}
+
 impl Active {
     /// The slot of a (method, scheme) pair, as given by `semconv`.
     pub(crate) fn slot(method: &str, scheme: &str) -> usize {
-        let m = METHODS
-            .iter()
-            .position(|x| *x == method)
-            .unwrap_or(METHODS.len() - 1);
         let s = usize::from(scheme == "https");
-        m * SCHEMES.len() + s
+        method_slot(method) * SCHEMES.len() + s
     }
 
     pub(crate) fn add(&self, slot: usize, delta: i64) {
@@ -146,7 +150,7 @@ pub(crate) struct BoundDurations {
     histogram: Histogram<f64>,
     bind: bool,
     /// Keyed by route (`""` for none), then a short list of (slot, status).
-    table: RwLock<HashMap<Box<str>, Vec<Bound>, Fnv>>,
+    table: RwLock<HashMap<Box<str>, Vec<Bound>, Words>>,
     len: AtomicUsize,
 }
 
@@ -168,7 +172,7 @@ impl BoundDurations {
         Self {
             histogram,
             bind,
-            table: RwLock::new(HashMap::with_hasher(Fnv)),
+            table: RwLock::new(HashMap::default()),
             len: AtomicUsize::new(0),
         }
     }
@@ -225,31 +229,6 @@ impl std::fmt::Debug for BoundDurations {
             .field("bind", &self.bind)
             .field("len", &self.len.load(Ordering::Relaxed))
             .finish_non_exhaustive()
-    }
-}
-
-/// FNV-1a: routes are short strings chosen by the service, not by its
-/// callers, so a fast hash with no DoS resistance is enough here.
-#[derive(Clone, Copy, Default)]
-struct Fnv;
-
-impl std::hash::BuildHasher for Fnv {
-    type Hasher = FnvHasher;
-    fn build_hasher(&self) -> FnvHasher {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-struct FnvHasher(u64);
-
-impl std::hash::Hasher for FnvHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
     }
 }
 

@@ -2,12 +2,12 @@
 //! `SdkTracerProvider` (no boxing, no dynamic call per attribute), any other
 //! tracer boxed.
 
-use std::{any::Any, borrow::Cow, sync::Arc};
+use std::{any::Any, borrow::Cow, sync::Arc, time::SystemTime};
 
 use opentelemetry::{
     Context, KeyValue,
     global::BoxedTracer,
-    trace::{Link, Span, SpanKind, TraceContextExt, Tracer, TracerProvider},
+    trace::{Link, Span, SpanKind, TraceContextExt, TraceId, Tracer, TracerProvider},
 };
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
@@ -19,13 +19,15 @@ pub(crate) enum AnyTracer {
 }
 
 /// What a span is made of; the name and attributes are computed only when
-/// the span is recorded.
+/// the span is recorded (the attributes from the span's trace id).
 pub(crate) struct SpanStart<'a, N, A> {
     pub(crate) kind: SpanKind,
     /// Used when the span is not recorded, or until it is named.
     pub(crate) short_name: &'static str,
     pub(crate) name: N,
     pub(crate) attributes: A,
+    /// The span's start time, when the caller has read the clock already.
+    pub(crate) start_time: Option<SystemTime>,
     pub(crate) links: Vec<Link>,
     pub(crate) parent: &'a Context,
 }
@@ -56,8 +58,8 @@ impl AnyTracer {
     /// Starts the span as a child of `start.parent` and returns the context holding it.
     pub(crate) fn start<N, A>(&self, start: SpanStart<'_, N, A>) -> Context
     where
-        N: FnOnce() -> Option<String>,
-        A: FnOnce() -> Vec<KeyValue>,
+        N: FnOnce() -> Option<Cow<'static, str>>,
+        A: FnOnce(TraceId) -> Vec<KeyValue>,
     {
         match self {
             Self::Sdk(t) => start_with(t, start),
@@ -70,14 +72,15 @@ fn start_with<T, N, A>(tracer: &T, start: SpanStart<'_, N, A>) -> Context
 where
     T: Tracer,
     T::Span: Send + Sync + 'static,
-    N: FnOnce() -> Option<String>,
-    A: FnOnce() -> Vec<KeyValue>,
+    N: FnOnce() -> Option<Cow<'static, str>>,
+    A: FnOnce(TraceId) -> Vec<KeyValue>,
 {
     let SpanStart {
         kind,
         short_name,
         name,
         attributes,
+        start_time,
         links,
         parent,
     } = start;
@@ -87,18 +90,20 @@ where
     let likely = {
         let span = parent.span();
         let sc = span.span_context();
-        sc.is_valid() && sc.is_sampled()
+        (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id())
     };
     let mut builder = tracer.span_builder(short_name).with_kind(kind);
+    builder.start_time = start_time;
     if !links.is_empty() {
         builder = builder.with_links(links);
     }
     let (mut name, mut attributes) = (Some(name), Some(attributes));
-    if likely {
+    if let Some(trace_id) = likely {
         if let Some(n) = name.take().and_then(|f| f()) {
-            builder.name = Cow::Owned(n);
+            builder.name = n;
         }
-        builder = builder.with_attributes(attributes.take().map(|f| f()).unwrap_or_default());
+        builder =
+            builder.with_attributes(attributes.take().map(|f| f(trace_id)).unwrap_or_default());
     }
     let mut span = tracer.build_with_context(builder, parent);
     if !span.is_recording() {
@@ -112,7 +117,7 @@ where
         span.update_name(n);
     }
     if let Some(attributes) = attributes {
-        span.set_attributes(attributes());
+        span.set_attributes(attributes(span.span_context().trace_id()));
     }
     parent.with_span(span)
 }

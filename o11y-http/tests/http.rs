@@ -187,9 +187,10 @@ async fn parent_and_child_across_two_services() {
         client_span.attr_str("server.port").as_deref(),
         Some(back.port().to_string().as_str())
     );
-    // One correlation id, generated at the edge, on every server span and echoed.
+    // One correlation id, made at the edge (the trace id), on every server
+    // span and echoed.
     let id = headers["x-trace-id"].to_str().unwrap().to_owned();
-    assert_eq!(id.len(), 32);
+    assert_eq!(id, trace.to_string(), "the edge's id is the trace id");
     assert_eq!(
         front_span.attr_str("correlation.id").as_deref(),
         Some(id.as_str())
@@ -323,12 +324,14 @@ async fn hostile_correlation_ids_are_replaced() {
         assert_eq!(status, StatusCode::OK);
         let echoed = headers["x-trace-id"].to_str().unwrap().to_owned();
         assert_ne!(echoed, hostile);
-        assert_eq!(echoed.len(), 32, "a fresh id is generated");
         let spans = capture.wait_for(1);
+        let span = spans.find("GET /users/{id}");
         assert_eq!(
-            spans.find("GET /users/{id}").attr_str("correlation.id"),
-            Some(echoed)
+            echoed,
+            span.trace_id().to_string(),
+            "replaced by the trace id"
         );
+        assert_eq!(span.attr_str("correlation.id"), Some(echoed));
     }
 }
 
@@ -382,7 +385,7 @@ async fn public_endpoint_links_instead_of_parenting() {
         .layer(layer(&capture, "edge").public_endpoint(true));
     let addr = serve(router).await;
     let tp = format!("00-{TID}-00f067aa0ba902b7-01");
-    send(
+    let (_, headers, _) = send(
         &raw_client(),
         format!("http://{addr}/in"),
         &[("traceparent", &tp)],
@@ -391,6 +394,9 @@ async fn public_endpoint_links_instead_of_parenting() {
     let spans = capture.wait_for(1);
     let span = spans.find("GET /in");
     assert_ne!(span.trace_id().to_string(), TID);
+    // The correlation id stays the caller's (its trace id) across the restart.
+    assert_eq!(headers["x-trace-id"], TID);
+    assert_eq!(span.attr_str("correlation.id").as_deref(), Some(TID));
     assert_eq!(span.parent_id(), SpanId::INVALID);
     let link = span
         .data
@@ -702,4 +708,41 @@ async fn unsampled_requests_still_have_a_span_identity() {
         "not sampled, not recording"
     );
     assert!(capture.spans().is_empty(), "nothing exported");
+}
+
+#[tokio::test]
+async fn without_a_tracer_the_correlation_id_is_still_made_and_echoed() {
+    let noop = opentelemetry::trace::noop::NoopTracerProvider::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let router = Router::new()
+        .route(
+            "/in",
+            get(move || {
+                let record = record.clone();
+                async move {
+                    let id = o11y_core::current_correlation_id().map(|id| id.to_string());
+                    record.lock().unwrap().push(id);
+                    "hi"
+                }
+            }),
+        )
+        .layer(ServerLayer::new().tracer_provider(&noop));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let resp = router
+            .clone()
+            .oneshot(Request::get("/in").body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        ids.push(resp.headers()["x-trace-id"].to_str().unwrap().to_owned());
+    }
+    assert_eq!(ids[0].len(), 32);
+    assert_ne!(ids[0], ids[1], "one id per request");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![Some(ids[0].clone()), Some(ids[1].clone())],
+        "the handler sees it"
+    );
 }

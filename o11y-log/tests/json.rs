@@ -205,7 +205,11 @@ fn reserved_keys_are_never_overwritten() {
         str_at(&line, "span_id"),
         Some(span.span_id().to_string().as_str())
     );
-    assert_eq!(line.get("correlation_id"), None);
+    // No id stored: the trace id is the correlation id, not the field's "x".
+    assert_eq!(
+        str_at(&line, "correlation_id"),
+        Some(span.trace_id().to_string().as_str())
+    );
     assert_eq!(line["timestamp"], support::FIXED);
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["target"], "json");

@@ -314,7 +314,7 @@ impl Propagator {
         if self.baggage && !cx.baggage().is_empty() {
             sdk_baggage().inject_context(cx, &mut HeaderInjector(headers));
         }
-        if let (Some(name), Some(id)) = (&self.correlation, cx.correlation_id()) {
+        if let (Some(name), Some(id)) = (&self.correlation, cx.correlation()) {
             if let Ok(value) = HeaderValue::from_str(id.as_str()) {
                 headers.insert(name.clone(), value);
             }
@@ -432,7 +432,7 @@ impl TextMapPropagator for Propagator {
         if self.baggage && !cx.baggage().is_empty() {
             sdk_baggage().inject_context(cx, injector);
         }
-        if let (Some(name), Some(id)) = (&self.correlation, cx.correlation_id()) {
+        if let (Some(name), Some(id)) = (&self.correlation, cx.correlation()) {
             injector.set(name.as_str(), id.as_str().to_owned());
         }
     }

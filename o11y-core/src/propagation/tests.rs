@@ -222,16 +222,31 @@ fn oversized_baggage_is_dropped() {
 fn correlation_id_is_read_validated_and_injected() {
     let cx = extract(&[("x-trace-id", "abc-123")]);
     assert_eq!(
-        cx.correlation_id().map(CorrelationId::as_str),
+        cx.correlation().map(|c| c.as_str().to_owned()).as_deref(),
         Some("abc-123")
     );
     let cx = extract(&[("x-request-id", "req-9")]);
     assert_eq!(
-        cx.correlation_id().map(CorrelationId::as_str),
+        cx.correlation().map(|c| c.as_str().to_owned()).as_deref(),
         Some("req-9")
     );
     let cx = extract(&[("x-trace-id", "bad\"id")]);
     assert_eq!(cx.correlation_id(), None, "hostile ids are not taken");
+    // Equal to the incoming trace id: implied by the trace, not stored.
+    let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let cx = extract(&[
+        ("traceparent", tp),
+        ("x-trace-id", "0af7651916cd43dd8448eb211c80319c"),
+    ]);
+    assert_eq!(cx.stored_correlation_id(), None);
+    assert_eq!(
+        cx.correlation().map(|c| c.as_str().to_owned()).as_deref(),
+        Some("0af7651916cd43dd8448eb211c80319c")
+    );
+    // With a trace and no id, the trace id is injected as the id.
+    let mut out = HeaderMap::new();
+    Propagator::default().inject_headers(&extract(&[("traceparent", tp)]), &mut out);
+    assert_eq!(out["x-trace-id"], "0af7651916cd43dd8448eb211c80319c");
     let mut out = HeaderMap::new();
     Propagator::default().inject_headers(&extract(&[("x-trace-id", "abc-123")]), &mut out);
     assert_eq!(out["x-trace-id"], "abc-123");
@@ -245,7 +260,10 @@ fn correlation_header_name_is_configurable() {
         &Context::new(),
         &headers(&[("x-correlation-id", "c1"), ("x-trace-id", "t1")]),
     );
-    assert_eq!(cx.correlation_id().map(CorrelationId::as_str), Some("c1"));
+    assert_eq!(
+        cx.correlation().map(|c| c.as_str().to_owned()).as_deref(),
+        Some("c1")
+    );
     assert_eq!(
         p.fields().collect::<Vec<_>>(),
         ["traceparent", "tracestate", "baggage", "x-correlation-id"]
@@ -322,7 +340,7 @@ proptest! {
         p.inject_headers(&cx, &mut out);
         let back = p.extract_headers_with_context(&Context::new(), &out);
         prop_assert_eq!(back.span().span_context().clone(), sc.clone());
-        prop_assert_eq!(back.correlation_id(), Some(&corr));
+        prop_assert_eq!(back.correlation_id(), Some(corr.clone()));
 
         let mut map = HashMap::new();
         p.inject_context(&cx, &mut map);

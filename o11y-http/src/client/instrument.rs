@@ -90,12 +90,13 @@ impl Instrument {
         let cx = self.tracer.start(SpanStart {
             kind: SpanKind::Client,
             short_name: method,
-            name: || route.map(|r| sc::span_name(method, Some(r))),
-            attributes: || {
+            name: || route.map(|r| sc::span_name(method, Some(r)).into()),
+            attributes: |_| {
                 let mut attrs = metric_attrs.clone();
                 attrs.push(KeyValue::new(sc::URL_FULL, redacted_url(uri)));
                 attrs
             },
+            start_time: None,
             links: Vec::new(),
             parent: &parent,
         });

@@ -8,13 +8,13 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context as TaskContext, Poll},
-    time::Instant,
+    time::{Instant, SystemTime},
 };
 
 use http::{HeaderName, HeaderValue, Response};
 use o11y_core::propagation::Traceparent;
 use opentelemetry::{
-    Context, KeyValue, StringValue, Value,
+    Context, KeyValue, Value,
     trace::{Status, TraceContextExt},
 };
 use pin_project_lite::pin_project;
@@ -27,7 +27,7 @@ pub(crate) struct MetricKey {
     pub(crate) scheme: &'static str,
     /// The (method, scheme) slot of [`Active`](crate::metrics::Active).
     pub(crate) slot: usize,
-    pub(crate) route: Option<Arc<str>>,
+    pub(crate) route: Option<super::Route>,
 }
 
 impl MetricKey {
@@ -38,10 +38,7 @@ impl MetricKey {
         attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, self.method));
         attrs.push(KeyValue::new(sc::URL_SCHEME, self.scheme));
         if let Some(route) = &self.route {
-            attrs.push(KeyValue::new(
-                sc::HTTP_ROUTE,
-                StringValue::from(route.clone()),
-            ));
+            attrs.push(KeyValue::new(sc::HTTP_ROUTE, route.value()));
         }
         if status != 0 {
             attrs.push(KeyValue::new(
@@ -61,6 +58,9 @@ impl MetricKey {
 pub(crate) struct Traced {
     pub(crate) cx: Context,
     pub(crate) start: Instant,
+    /// The span's start time, when it was given to the span: the span then
+    /// ends at `start_time` plus the measured duration.
+    pub(crate) start_time: Option<SystemTime>,
     /// One `Arc` for every setting and instrument.
     pub(crate) config: Arc<super::Config>,
     pub(crate) metric: MetricKey,
@@ -223,20 +223,24 @@ fn end(
     error: Option<&Value>,
     bindable: bool,
 ) {
-    let elapsed = t.start.elapsed().as_secs_f64();
+    let elapsed = t.start.elapsed();
     let attributes = || t.metric.attributes(status, error);
     if bindable {
         let key = DurationKey {
             slot: t.metric.slot,
-            route: t.metric.route.as_deref(),
+            route: t.metric.route.as_ref().map(super::Route::as_str),
             status,
         };
-        t.config.metrics.duration.record(elapsed, &key, attributes);
+        let secs = elapsed.as_secs_f64();
+        t.config.metrics.duration.record(secs, &key, attributes);
     } else {
         t.config
             .metrics
             .duration
-            .record_unbound(elapsed, &attributes());
+            .record_unbound(elapsed.as_secs_f64(), &attributes());
     }
-    span.end();
+    match t.start_time {
+        Some(at) => span.end_with_timestamp(at + elapsed),
+        None => span.end(),
+    }
 }

@@ -5,12 +5,13 @@ mod future;
 mod layer;
 
 use std::{
+    borrow::Cow,
     sync::Arc,
     task::{Context as TaskContext, Poll},
-    time::Instant,
+    time::{Instant, SystemTime},
 };
 
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use o11y_core::{CorrelationContextExt, CorrelationId, propagation::DuplicateTraceparent};
 use opentelemetry::{
     Context, KeyValue, StringValue, Value,
@@ -23,6 +24,7 @@ pub(crate) use layer::Config;
 pub use layer::ServerLayer;
 
 use crate::{
+    intern,
     semconv::{self as sc},
     tracer::SpanStart,
 };
@@ -79,27 +81,72 @@ where
         let extracted = config
             .propagator()
             .extract_headers_with_context(&Context::new(), &parts.headers);
-        let correlation = extracted
-            .correlation_id()
-            .cloned()
-            .unwrap_or_else(CorrelationId::generate);
         let method = sc::method(&parts.method);
         let route = route(config, &parts);
         let remote = extracted.span().span_context().clone();
-        let (parent, links) = if config.public_endpoint && remote.is_valid() {
-            (Context::new(), vec![Link::with_context(remote)])
+        let public = config.public_endpoint && remote.is_valid();
+        // The correlation id the request brings: a stored one (it differs
+        // from the caller's trace id), or, for a public endpoint whose trace
+        // restarts, the caller's trace id.
+        let carried = if public {
+            extracted.correlation_id()
         } else {
-            (extracted.clone(), Vec::new())
+            extracted.stored_correlation_id().cloned()
         };
+        let new_root;
+        let (parent, links) = if public {
+            new_root = Context::new();
+            (&new_root, vec![Link::with_context(remote.clone())])
+        } else {
+            (&extracted, Vec::new())
+        };
+        // Under a sampled parent the span is almost surely recorded: read the
+        // wall clock once here and end the span at start + elapsed.
+        let start_time =
+            (!public && remote.is_valid() && remote.is_sampled()).then(SystemTime::now);
+        let header = config.propagator().correlation_header();
+        // The echoed header, when the span's attributes made the id already.
+        let mut made = None;
         let cx = config.tracer.start(SpanStart {
             kind: SpanKind::Server,
             short_name: method,
-            name: || route.as_deref().map(|r| sc::span_name(method, Some(r))),
-            attributes: || request_attributes(config, &parts, method, route.as_ref(), &correlation),
+            name: || route.as_ref().map(|r| r.span_name(method)),
+            attributes: |trace_id| {
+                let correlation = match &carried {
+                    Some(id) => Value::from(id),
+                    None => {
+                        let id = CorrelationId::from_trace_id(trace_id);
+                        made = header.and_then(|name| header_value(name, id.as_str().as_bytes()));
+                        Value::from(id)
+                    }
+                };
+                request_attributes(config, &parts, method, route.as_ref(), correlation)
+            },
+            start_time,
             links,
-            parent: &parent,
+            parent,
         });
-        let mut cx = cx.with_correlation_id(correlation.clone());
+        // Off a public endpoint the parent's stored id is in `cx` already.
+        let mut cx = match carried {
+            Some(id) if public => cx.with_correlation_id(id),
+            _ => cx,
+        };
+        let echoed = match made {
+            Some(made) => Some(Some(made)),
+            None => cx
+                .correlation()
+                .map(|id| header.and_then(|name| header_value(name, id.as_bytes()))),
+        };
+        let correlation = match echoed {
+            Some(echoed) => echoed,
+            None => {
+                // No valid span (a no-op tracer): an id of its own.
+                let id = CorrelationId::generate();
+                let echoed = header.and_then(|name| header_value(name, id.as_str().as_bytes()));
+                cx = cx.with_correlation_id(id);
+                echoed
+            }
+        };
         if let Some(dup) = DuplicateTraceparent::in_context(&extracted) {
             cx = cx.with_value(*dup);
             cx.span().add_event(
@@ -110,6 +157,7 @@ where
                 ],
             );
         }
+        drop(extracted);
         let scheme = if parts.uri.scheme_str() == Some("https") {
             "https"
         } else {
@@ -124,12 +172,6 @@ where
                     .or_else(|| content_length(&parts.headers))
             })
             .flatten();
-        let correlation_header = config.propagator().correlation_header().cloned();
-        let correlation_value = correlation_header.and_then(|name| {
-            HeaderValue::from_str(correlation.as_str())
-                .ok()
-                .map(|v| (name, v))
-        });
         let future = {
             let _attached = cx.clone().attach();
             self.inner.call(Request::from_parts(parts, body))
@@ -142,6 +184,7 @@ where
             future::Traced {
                 cx,
                 start,
+                start_time,
                 config: config.clone(),
                 metric: future::MetricKey {
                     method,
@@ -150,31 +193,88 @@ where
                     route,
                 },
                 request_size,
-                correlation: correlation_value,
+                correlation,
             },
         )
     }
 }
 
-/// The route template, copied once: the span name, its `http.route` and the
-/// metric attributes share it.
-fn route(config: &Config, parts: &http::request::Parts) -> Option<Arc<str>> {
+fn header_value(name: &HeaderName, id: &[u8]) -> Option<(HeaderName, HeaderValue)> {
+    HeaderValue::from_bytes(id).ok().map(|v| (name.clone(), v))
+}
+
+/// A request's route template: interned (shared by every request on it), or
+/// copied once when the intern table is full.
+#[derive(Clone)]
+pub(crate) enum Route {
+    Interned(&'static intern::Route),
+    Owned(Arc<str>),
+}
+
+impl Route {
+    fn new(template: &str) -> Self {
+        match intern::route(template) {
+            Some(route) => Self::Interned(route),
+            None => Self::Owned(template.into()),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Self::Interned(r) => r.template,
+            Self::Owned(r) => r,
+        }
+    }
+
+    /// The route as an attribute value (no copy).
+    pub(crate) fn value(&self) -> Value {
+        match self {
+            Self::Interned(r) => Value::from(r.template),
+            Self::Owned(r) => Value::String(StringValue::from(r.clone())),
+        }
+    }
+
+    fn span_name(&self, method: &'static str) -> Cow<'static, str> {
+        match self {
+            Self::Interned(r) => match r.span_name(method) {
+                Some(name) => Cow::Borrowed(name),
+                None => Cow::Owned(sc::span_name(method, Some(r.template))),
+            },
+            Self::Owned(r) => Cow::Owned(sc::span_name(method, Some(r))),
+        }
+    }
+}
+
+/// The route template: the span name, its `http.route` and the metric
+/// attributes share it.
+fn route(config: &Config, parts: &http::request::Parts) -> Option<Route> {
     if let Some(route) = config.route.as_ref().and_then(|f| f(parts)) {
-        return Some(route.into());
+        return Some(Route::new(&route));
     }
     #[cfg(feature = "axum")]
     if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
-        return Some(matched.as_str().into());
+        return Some(Route::new(matched.as_str()));
     }
     None
+}
+
+/// Host names and user agents repeat from request to request.
+static HOSTS: intern::Strings = intern::Strings::new();
+static USER_AGENTS: intern::Strings = intern::Strings::new();
+
+fn repeated(table: &intern::Strings, value: &str) -> Value {
+    match table.get(value) {
+        Some(v) => Value::from(v),
+        None => Value::from(value.to_owned()),
+    }
 }
 
 fn request_attributes(
     config: &Config,
     parts: &http::request::Parts,
     method: &'static str,
-    route: Option<&Arc<str>>,
-    correlation: &CorrelationId,
+    route: Option<&Route>,
+    correlation: Value,
 ) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(12);
     attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
@@ -186,10 +286,7 @@ fn request_attributes(
     };
     attrs.push(KeyValue::new(sc::URL_SCHEME, scheme));
     if let Some(route) = route {
-        attrs.push(KeyValue::new(
-            sc::HTTP_ROUTE,
-            StringValue::from(route.clone()),
-        ));
+        attrs.push(KeyValue::new(sc::HTTP_ROUTE, route.value()));
     }
     if config.record_query {
         if let Some(q) = parts.uri.query() {
@@ -204,7 +301,7 @@ fn request_attributes(
     });
     if let Some(authority) = authority {
         let (host, port) = sc::host_port(authority);
-        attrs.push(KeyValue::new(sc::SERVER_ADDRESS, host.to_owned()));
+        attrs.push(KeyValue::new(sc::SERVER_ADDRESS, repeated(&HOSTS, host)));
         if let Some(port) = port {
             attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
         }
@@ -214,7 +311,10 @@ fn request_attributes(
         .get(http::header::USER_AGENT)
         .and_then(|h| h.to_str().ok())
     {
-        attrs.push(KeyValue::new(sc::USER_AGENT_ORIGINAL, ua.to_owned()));
+        attrs.push(KeyValue::new(
+            sc::USER_AGENT_ORIGINAL,
+            repeated(&USER_AGENTS, ua),
+        ));
     }
     if let Some(v) = sc::protocol_version(parts.version) {
         attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, v));

@@ -12,7 +12,8 @@ use opentelemetry::{Context, trace::TraceContextExt};
 use super::escape;
 
 /// Appends `,"trace_id":..,"span_id":..` for a valid current span context and
-/// `,"correlation_id":..` when the context carries one.
+/// `,"correlation_id":..` when the context has one (a stored id, or else the
+/// trace id).
 pub(crate) fn write(out: &mut Vec<u8>) {
     Context::map_current(|cx| {
         let span = cx.span();
@@ -24,7 +25,7 @@ pub(crate) fn write(out: &mut Vec<u8>) {
             escape::hex(out, &sc.span_id().to_bytes());
             out.push(b'"');
         }
-        if let Some(id) = cx.correlation_id() {
+        if let Some(id) = cx.correlation() {
             out.extend_from_slice(b",\"correlation_id\":");
             // Validated ids need no escaping, but escaping costs little.
             escape::string(out, id.as_str(), o11y_core::CORRELATION_ID_MAX_LEN);

@@ -124,5 +124,5 @@ impl<T: Transport, B: BatchHandler> Processor<T, B> {
 fn shared_correlation<R>(batch: &[(Delivery<R>, Extracted)]) -> Option<CorrelationId> {
     let mut ids = batch.iter().map(|(_, e)| e.cx.correlation_id());
     let first = ids.next().flatten()?;
-    ids.all(|id| id == Some(first)).then(|| first.clone())
+    ids.all(|id| id.as_ref() == Some(&first)).then_some(first)
 }

@@ -272,7 +272,7 @@ pub(super) fn queue_time<R>(delivery: &Delivery<R>) -> Option<Duration> {
 /// The correlation id of `cx` without its span: the base of a linked trace.
 pub(super) fn without_span(cx: &Context) -> Context {
     match cx.correlation_id() {
-        Some(id) => Context::new().with_correlation_id(id.clone()),
+        Some(id) => Context::new().with_correlation_id(id),
         None => Context::new(),
     }
 }

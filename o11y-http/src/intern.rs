@@ -1,0 +1,222 @@
+//! Interned strings: values that repeat from request to request (route
+//! templates, span names, host names, user agents) are copied once and then
+//! recorded as `&'static str`, so that a request neither allocates nor frees
+//! them, and no reference count is shared between cores.
+//!
+//! Every table is bounded: past [`LIMIT`] entries, or for a value longer than
+//! [`MAX_LEN`] bytes, callers copy the value as before. What is interned is
+//! leaked on purpose and lives as long as the process: at most
+//! `LIMIT * MAX_LEN` bytes per table.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, Hasher},
+    sync::{OnceLock, PoisonError, RwLock},
+};
+
+/// The most entries a table keeps.
+pub(crate) const LIMIT: usize = 512;
+/// The longest value a table keeps, in bytes.
+pub(crate) const MAX_LEN: usize = 256;
+
+/// A bounded, process-wide set of strings.
+pub(crate) struct Strings {
+    map: OnceLock<RwLock<HashMap<&'static str, (), Words>>>,
+}
+
+impl Strings {
+    pub(crate) const fn new() -> Self {
+        Self {
+            map: OnceLock::new(),
+        }
+    }
+
+    /// `value`, interned; `None` when the table is full or `value` too long.
+    pub(crate) fn get(&self, value: &str) -> Option<&'static str> {
+        let map = self.map.get_or_init(Default::default);
+        {
+            let read = map.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((k, _)) = read.get_key_value(value) {
+                return Some(k);
+            }
+            if read.len() >= LIMIT || value.len() > MAX_LEN {
+                return None;
+            }
+        }
+        let mut write = map.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some((k, _)) = write.get_key_value(value) {
+            return Some(k);
+        }
+        if write.len() >= LIMIT {
+            return None;
+        }
+        let leaked: &'static str = Box::leak(value.to_owned().into_boxed_str());
+        write.insert(leaked, ());
+        Some(leaked)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.get().map_or(0, |m| {
+            m.read().unwrap_or_else(PoisonError::into_inner).len()
+        })
+    }
+}
+
+/// A route template and the span names made from it, one per method slot.
+pub(crate) struct Route {
+    pub(crate) template: &'static str,
+    names: [OnceLock<&'static str>; crate::metrics::METHODS.len()],
+}
+
+impl Route {
+    /// `{method} {template}`, made once per method.
+    pub(crate) fn span_name(&'static self, method: &'static str) -> Option<&'static str> {
+        let cell = self.names.get(crate::metrics::method_slot(method))?;
+        Some(cell.get_or_init(|| {
+            Box::leak(crate::semconv::span_name(method, Some(self.template)).into_boxed_str())
+        }))
+    }
+}
+
+/// The interned route `template`; `None` when the table is full or the
+/// template too long.
+pub(crate) fn route(template: &str) -> Option<&'static Route> {
+    type Table = RwLock<HashMap<&'static str, &'static Route, Words>>;
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    let table = TABLE.get_or_init(Default::default);
+    {
+        let read = table.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(route) = read.get(template) {
+            return Some(route);
+        }
+        if read.len() >= LIMIT || template.len() > MAX_LEN {
+            return None;
+        }
+    }
+    let mut write = table.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(route) = write.get(template) {
+        return Some(route);
+    }
+    if write.len() >= LIMIT {
+        return None;
+    }
+    let route: &'static Route = Box::leak(Box::new(Route {
+        template: Box::leak(template.to_owned().into_boxed_str()),
+        names: Default::default(),
+    }));
+    write.insert(route.template, route);
+    Some(route)
+}
+
+/// A word-at-a-time hash (8 bytes per multiply): the keys are short strings
+/// and are looked up on every request. The seed differs per process.
+#[derive(Clone, Copy)]
+pub(crate) struct Words(u64);
+
+impl Default for Words {
+    fn default() -> Self {
+        static SEED: OnceLock<u64> = OnceLock::new();
+        Self(*SEED.get_or_init(|| {
+            std::collections::hash_map::RandomState::new().hash_one(0x006f_1179_u64) | 1
+        }))
+    }
+}
+
+impl BuildHasher for Words {
+    type Hasher = WordHasher;
+    fn build_hasher(&self) -> WordHasher {
+        WordHasher(self.0)
+    }
+}
+
+pub(crate) struct WordHasher(u64);
+
+impl WordHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        // Fold the high bits down: hashbrown takes its buckets from the low
+        // bits and its tags from the top seven.
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            if let Some(dst) = word.get_mut(..rest.len()) {
+                dst.copy_from_slice(rest);
+            }
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_once_and_stops_at_the_limit() {
+        static T: Strings = Strings::new();
+        let a = T.get("GET /users/{id}").unwrap();
+        let b = T.get(&String::from("GET /users/{id}")).unwrap();
+        assert!(std::ptr::eq(a, b), "the same copy");
+        assert_eq!(T.get(&"x".repeat(MAX_LEN + 1)), None, "too long");
+        for i in 0..LIMIT * 2 {
+            let _ = T.get(&format!("v{i}"));
+        }
+        assert_eq!(T.len(), LIMIT);
+        assert_eq!(T.get("not yet seen"), None, "full");
+        assert!(std::ptr::eq(T.get("GET /users/{id}").unwrap(), a), "kept");
+    }
+
+    #[test]
+    fn routes_and_their_span_names_are_made_once() {
+        let a = route("/orders/{id}").unwrap();
+        let b = route("/orders/{id}").unwrap();
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(a.template, "/orders/{id}");
+        let get = a.span_name("GET").unwrap();
+        assert_eq!(get, "GET /orders/{id}");
+        assert!(std::ptr::eq(get, b.span_name("GET").unwrap()));
+        assert_eq!(a.span_name("_OTHER"), Some("_OTHER /orders/{id}"));
+    }
+
+    #[test]
+    fn the_hash_tells_short_keys_apart() {
+        let h = |s: &str| Words(1).hash_one(s);
+        let keys = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefgi",
+        ];
+        let hashes: std::collections::HashSet<u64> = keys.iter().map(|k| h(k)).collect();
+        assert_eq!(hashes.len(), keys.len());
+    }
+}

@@ -7,12 +7,30 @@
 //! [`MAX_LEN`] bytes, callers copy the value as before. What is interned is
 //! leaked on purpose and lives as long as the process: at most
 //! `LIMIT * MAX_LEN` bytes per table.
+//!
+//! Lookups go first to a small cache of the calling thread (hash, then the
+//! bytes compared), which takes no lock and touches no shared cache line;
+//! only a miss reads the process-wide table under its lock.
 
 use std::{
+    cell::Cell,
     collections::HashMap,
     hash::{BuildHasher, Hasher},
     sync::{OnceLock, PoisonError, RwLock},
 };
+
+/// Entries of a thread's cache (a power of two).
+const WAYS: usize = 64;
+
+fn slot(hash: u64) -> usize {
+    // The top bits: the multiply in `WordHasher` mixes upwards.
+    (hash >> 58) as usize % WAYS
+}
+
+/// The hash every cache and table uses for `value`.
+fn hash_of(value: &str) -> u64 {
+    Words::default().hash_one(value)
+}
 
 /// The most entries a table keeps.
 pub(crate) const LIMIT: usize = 512;
@@ -21,18 +39,48 @@ pub(crate) const MAX_LEN: usize = 256;
 
 /// A bounded, process-wide set of strings.
 pub(crate) struct Strings {
+    /// Tells this table's entries apart in the threads' shared cache.
+    id: u8,
     map: OnceLock<RwLock<HashMap<&'static str, (), Words>>>,
 }
 
+thread_local! {
+    static STRINGS: [Cell<(u64, u8, &'static str)>; WAYS] =
+        const { [const { Cell::new((0, 0, "")) }; WAYS] };
+}
+
 impl Strings {
-    pub(crate) const fn new() -> Self {
+    /// A table; `id` must differ from every other table's.
+    pub(crate) const fn new(id: u8) -> Self {
         Self {
+            id,
             map: OnceLock::new(),
         }
     }
 
     /// `value`, interned; `None` when the table is full or `value` too long.
     pub(crate) fn get(&self, value: &str) -> Option<&'static str> {
+        let hash = hash_of(value);
+        let cached = STRINGS
+            .try_with(|cache| {
+                let (h, id, s) = cache.get(slot(hash))?.get();
+                (h == hash && id == self.id && s == value).then_some(s)
+            })
+            .ok()
+            .flatten();
+        if cached.is_some() {
+            return cached;
+        }
+        let found = self.lookup(value)?;
+        let _ = STRINGS.try_with(|cache| {
+            if let Some(c) = cache.get(slot(hash)) {
+                c.set((hash, self.id, found));
+            }
+        });
+        Some(found)
+    }
+
+    fn lookup(&self, value: &str) -> Option<&'static str> {
         let map = self.map.get_or_init(Default::default);
         {
             let read = map.read().unwrap_or_else(PoisonError::into_inner);
@@ -79,9 +127,35 @@ impl Route {
     }
 }
 
+thread_local! {
+    static ROUTES: [Cell<(u64, Option<&'static Route>)>; WAYS] =
+        const { [const { Cell::new((0, None)) }; WAYS] };
+}
+
 /// The interned route `template`; `None` when the table is full or the
 /// template too long.
 pub(crate) fn route(template: &str) -> Option<&'static Route> {
+    let hash = hash_of(template);
+    let cached = ROUTES
+        .try_with(|cache| {
+            let (h, route) = cache.get(slot(hash))?.get();
+            route.filter(|r| h == hash && r.template == template)
+        })
+        .ok()
+        .flatten();
+    if cached.is_some() {
+        return cached;
+    }
+    let found = lookup_route(template)?;
+    let _ = ROUTES.try_with(|cache| {
+        if let Some(c) = cache.get(slot(hash)) {
+            c.set((hash, Some(found)));
+        }
+    });
+    Some(found)
+}
+
+fn lookup_route(template: &str) -> Option<&'static Route> {
     type Table = RwLock<HashMap<&'static str, &'static Route, Words>>;
     static TABLE: OnceLock<Table> = OnceLock::new();
     let table = TABLE.get_or_init(Default::default);
@@ -178,7 +252,7 @@ mod tests {
 
     #[test]
     fn interns_once_and_stops_at_the_limit() {
-        static T: Strings = Strings::new();
+        static T: Strings = Strings::new(200);
         let a = T.get("GET /users/{id}").unwrap();
         let b = T.get(&String::from("GET /users/{id}")).unwrap();
         assert!(std::ptr::eq(a, b), "the same copy");
@@ -188,6 +262,11 @@ mod tests {
         }
         assert_eq!(T.len(), LIMIT);
         assert_eq!(T.get("not yet seen"), None, "full");
+        // Another table holding the same text hands out its own copy.
+        static U: Strings = Strings::new(201);
+        let c = U.get("GET /users/{id}").unwrap();
+        assert!(!std::ptr::eq(a, c));
+        assert!(std::ptr::eq(U.get("GET /users/{id}").unwrap(), c));
         assert!(std::ptr::eq(T.get("GET /users/{id}").unwrap(), a), "kept");
     }
 

@@ -51,6 +51,7 @@
 )]
 
 mod client;
+mod clock;
 mod intern;
 mod metrics;
 mod semconv;

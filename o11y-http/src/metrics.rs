@@ -2,10 +2,12 @@
 //! bucket boundaries, and the active request count.
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
+    hash::{BuildHasher, Hasher},
     sync::{
         Arc, PoisonError, RwLock,
-        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -149,6 +151,8 @@ const BOUND_LIMIT: usize = 2_000;
 pub(crate) struct BoundDurations {
     histogram: Histogram<f64>,
     bind: bool,
+    /// Tells this instance's entries apart in the threads' caches.
+    id: u64,
     /// Keyed by route (`""` for none), then a short list of (slot, status).
     table: RwLock<HashMap<Box<str>, Vec<Bound>, Words>>,
     len: AtomicUsize,
@@ -160,6 +164,30 @@ struct Bound {
     histogram: BoundHistogram<f64>,
 }
 
+/// A bound histogram in a thread's cache.
+struct Cached {
+    hash: u64,
+    id: u64,
+    slot: usize,
+    status: u16,
+    route: Option<Box<str>>,
+    histogram: BoundHistogram<f64>,
+}
+
+const CACHE_WAYS: usize = 32;
+
+fn cache_slot(hash: u64) -> usize {
+    (hash >> 59) as usize % CACHE_WAYS
+}
+
+thread_local! {
+    /// Bound histograms this thread used last, keyed by instance and
+    /// attribute set. An entry keeps its histogram alive until replaced:
+    /// at most `CACHE_WAYS` per thread.
+    static CACHE: RefCell<[Option<Cached>; CACHE_WAYS]> =
+        const { RefCell::new([const { None }; CACHE_WAYS]) };
+}
+
 /// What identifies a duration's attribute set.
 pub(crate) struct DurationKey<'a> {
     pub(crate) slot: usize,
@@ -169,9 +197,11 @@ pub(crate) struct DurationKey<'a> {
 
 impl BoundDurations {
     pub(crate) fn new(histogram: Histogram<f64>, bind: bool) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(1);
         Self {
             histogram,
             bind,
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             table: RwLock::new(HashMap::default()),
             len: AtomicUsize::new(0),
         }
@@ -188,31 +218,87 @@ impl BoundDurations {
         if !self.bind {
             return self.histogram.record(secs, &attributes());
         }
+        // The calling thread's cache first: no lock, no shared cache line.
+        let hash = self.cache_hash(key);
+        let hit = CACHE
+            .try_with(|cache| {
+                let cache = cache.try_borrow().ok()?;
+                let entry = cache.get(cache_slot(hash))?.as_ref()?;
+                let same = entry.hash == hash
+                    && entry.id == self.id
+                    && entry.slot == key.slot
+                    && entry.status == key.status
+                    && entry.route.as_deref() == key.route;
+                same.then(|| entry.histogram.record(secs))
+            })
+            .ok()
+            .flatten();
+        if hit.is_some() {
+            return;
+        }
+        if let Some(histogram) = self.record_shared(secs, key, attributes) {
+            let _ = CACHE.try_with(|cache| {
+                if let Ok(mut cache) = cache.try_borrow_mut() {
+                    if let Some(entry) = cache.get_mut(cache_slot(hash)) {
+                        *entry = Some(Cached {
+                            hash,
+                            id: self.id,
+                            slot: key.slot,
+                            status: key.status,
+                            route: key.route.map(Box::from),
+                            histogram,
+                        });
+                    }
+                }
+            });
+        }
+    }
+
+    fn cache_hash(&self, key: &DurationKey<'_>) -> u64 {
+        let mut h = crate::intern::Words::default().build_hasher();
+        h.write(key.route.unwrap_or("").as_bytes());
+        h.write_u64(self.id);
+        h.write_u64((key.slot as u64) << 16 | u64::from(key.status));
+        h.finish()
+    }
+
+    /// Records through the shared table; returns the bound histogram used,
+    /// for the thread's cache.
+    fn record_shared(
+        &self,
+        secs: f64,
+        key: &DurationKey<'_>,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Option<BoundHistogram<f64>> {
         let route = key.route.unwrap_or("");
         let matches = |b: &&Bound| b.slot == key.slot && b.status == key.status;
         {
             let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(bound) = table.get(route).and_then(|v| v.iter().find(matches)) {
-                return bound.histogram.record(secs);
+                bound.histogram.record(secs);
+                return Some(bound.histogram.clone());
             }
         }
         let attributes = attributes();
         if self.len.load(Ordering::Relaxed) >= BOUND_LIMIT {
-            return self.histogram.record(secs, &attributes);
+            self.histogram.record(secs, &attributes);
+            return None;
         }
         let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
         let entries = table.entry(route.into()).or_default();
         if let Some(bound) = entries.iter().find(matches) {
-            return bound.histogram.record(secs);
+            bound.histogram.record(secs);
+            return Some(bound.histogram.clone());
         }
         let histogram = self.histogram.bind(&attributes);
         histogram.record(secs);
         entries.push(Bound {
             slot: key.slot,
             status: key.status,
-            histogram,
+            histogram: histogram.clone(),
         });
         self.len.fetch_add(1, Ordering::Relaxed);
+        Some(histogram)
     }
 }
 
@@ -316,6 +402,28 @@ mod tests {
         ];
         assert_eq!(results[0], expected, "bound");
         assert_eq!(results[1], expected, "unbound");
+    }
+
+    #[test]
+    fn two_instances_on_one_thread_keep_their_own_points() {
+        let (a, pa, ea) = durations(true);
+        let (b, pb, eb) = durations(true);
+        for _ in 0..3 {
+            record(&a, 0, Some("/x"), 200, 1.0);
+            record(&b, 0, Some("/x"), 200, 2.0);
+        }
+        record(&a, 0, Some("/x"), 201, 1.0);
+        assert_eq!(
+            points(&pa, &ea),
+            vec![
+                ("m=GET,r=/x,s=200".to_owned(), 3, 3.0),
+                ("m=GET,r=/x,s=201".to_owned(), 1, 1.0)
+            ]
+        );
+        assert_eq!(
+            points(&pb, &eb),
+            vec![("m=GET,r=/x,s=200".to_owned(), 3, 6.0)]
+        );
     }
 
     #[test]

@@ -58,9 +58,8 @@ impl MetricKey {
 pub(crate) struct Traced {
     pub(crate) cx: Context,
     pub(crate) start: Instant,
-    /// The span's start time, when it was given to the span: the span then
-    /// ends at `start_time` plus the measured duration.
-    pub(crate) start_time: Option<SystemTime>,
+    /// The span's start time: it ends at `start_time` plus the measured duration.
+    pub(crate) start_time: SystemTime,
     /// One `Arc` for every setting and instrument.
     pub(crate) config: Arc<super::Config>,
     pub(crate) metric: MetricKey,
@@ -239,8 +238,5 @@ fn end(
             .duration
             .record_unbound(elapsed.as_secs_f64(), &attributes());
     }
-    match t.start_time {
-        Some(at) => span.end_with_timestamp(at + elapsed),
-        None => span.end(),
-    }
+    span.end_with_timestamp(t.start_time + elapsed);
 }

@@ -8,7 +8,7 @@ use std::{
     borrow::Cow,
     sync::Arc,
     task::{Context as TaskContext, Poll},
-    time::{Instant, SystemTime},
+    time::Instant,
 };
 
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -100,10 +100,8 @@ where
         } else {
             (&extracted, Vec::new())
         };
-        // Under a sampled parent the span is almost surely recorded: read the
-        // wall clock once here and end the span at start + elapsed.
-        let start_time =
-            (!public && remote.is_valid() && remote.is_sampled()).then(SystemTime::now);
+        // The span starts at `start` and ends at start + the measured duration.
+        let start_time = crate::clock::wall(start);
         let header = config.propagator().correlation_header();
         // The echoed header, when the span's attributes made the id already.
         let mut made = None;
@@ -122,7 +120,7 @@ where
                 };
                 request_attributes(config, &parts, method, route.as_ref(), correlation)
             },
-            start_time,
+            start_time: Some(start_time),
             links,
             parent,
         });
@@ -259,8 +257,8 @@ fn route(config: &Config, parts: &http::request::Parts) -> Option<Route> {
 }
 
 /// Host names and user agents repeat from request to request.
-static HOSTS: intern::Strings = intern::Strings::new();
-static USER_AGENTS: intern::Strings = intern::Strings::new();
+static HOSTS: intern::Strings = intern::Strings::new(1);
+static USER_AGENTS: intern::Strings = intern::Strings::new(2);
 
 fn repeated(table: &intern::Strings, value: &str) -> Value {
     match table.get(value) {

@@ -1,0 +1,110 @@
+//! Span times from the monotonic clock.
+//!
+//! A request reads `Instant::now()` when it starts and when it ends: the
+//! duration metric needs a clock that never steps. Its span's start time is
+//! that same instant turned into wall-clock time through an anchor (a
+//! (`SystemTime`, `Instant`) pair read together, read again at most once a
+//! second), and its end time is the start time plus the measured duration. So
+//! a request reads the clock twice instead of four times, the span lasts
+//! exactly what the metric records, and span times stay within a second's
+//! clock slew of the system clock. (OpenTelemetry Java's SDK anchors span
+//! times to a monotonic clock in the same way.)
+
+use std::{
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+/// How long an anchor is used before the system clock is read again.
+const RESYNC: Duration = Duration::from_secs(1);
+
+struct Anchor {
+    base: Instant,
+    /// Nanoseconds since the Unix epoch at `base`, as of the last read.
+    wall_at_base: AtomicU64,
+    /// When the system clock was last read, in nanoseconds since `base`.
+    read_at: AtomicU64,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn read(base: Instant) -> (u64, u64) {
+    let wall = nanos(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
+    let since = nanos(base.elapsed());
+    (wall.saturating_sub(since), since)
+}
+
+fn anchor() -> &'static Anchor {
+    static ANCHOR: OnceLock<Anchor> = OnceLock::new();
+    ANCHOR.get_or_init(|| {
+        let base = Instant::now();
+        let (wall_at_base, read_at) = read(base);
+        Anchor {
+            base,
+            wall_at_base: AtomicU64::new(wall_at_base),
+            read_at: AtomicU64::new(read_at),
+        }
+    })
+}
+
+/// The wall-clock time of `at`.
+pub(crate) fn wall(at: Instant) -> SystemTime {
+    let a = anchor();
+    let since = nanos(at.saturating_duration_since(a.base));
+    let read_at = a.read_at.load(Ordering::Relaxed);
+    if since.saturating_sub(read_at) > nanos(RESYNC)
+        && a.read_at
+            .compare_exchange(read_at, since, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        // One thread reads the system clock again; the others keep the
+        // anchor they saw.
+        let (wall_at_base, _) = read(a.base);
+        a.wall_at_base.store(wall_at_base, Ordering::Relaxed);
+    }
+    let wall_at_base = a.wall_at_base.load(Ordering::Relaxed);
+    UNIX_EPOCH + Duration::from_nanos(wall_at_base.saturating_add(since))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gap(a: SystemTime, b: SystemTime) -> Duration {
+        a.duration_since(b).unwrap_or_else(|e| e.duration())
+    }
+
+    #[test]
+    fn wall_times_follow_the_system_clock() {
+        let before = SystemTime::now();
+        let t = wall(Instant::now());
+        let after = SystemTime::now();
+        assert!(
+            gap(t, before) < Duration::from_millis(50),
+            "{t:?} vs {before:?}"
+        );
+        assert!(
+            gap(after, t) < Duration::from_millis(50),
+            "{t:?} vs {after:?}"
+        );
+    }
+
+    #[test]
+    fn later_instants_are_later_wall_times() {
+        let a = Instant::now();
+        let b = a + Duration::from_millis(3);
+        assert_eq!(
+            wall(b).duration_since(wall(a)).unwrap(),
+            Duration::from_millis(3)
+        );
+    }
+}

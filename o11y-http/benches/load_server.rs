@@ -27,6 +27,8 @@ fn main() {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap();
-        axum::serve(listener, router).await.unwrap();
+        // With the peer address, as a service recording `client.address` runs.
+        let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await.unwrap();
     });
 }

@@ -23,6 +23,11 @@
 //! # }
 //! ```
 //!
+//! `client.address` is the client behind any proxies when a `Forwarded` or
+//! `X-Forwarded-For` header names a valid IP address, else the connection's
+//! peer when the server provides it (axum:
+//! `router.into_make_service_with_connect_info::<SocketAddr>()`).
+//!
 //! # Metrics cost
 //! With the SDK's meter provider (given to `meter_provider`, or installed by
 //! `o11y::init`), `http.server.request.duration` records through histograms

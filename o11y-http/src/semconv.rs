@@ -11,6 +11,7 @@ pub(crate) const URL_SCHEME: &str = "url.scheme";
 pub(crate) const URL_FULL: &str = "url.full";
 pub(crate) const SERVER_ADDRESS: &str = "server.address";
 pub(crate) const SERVER_PORT: &str = "server.port";
+pub(crate) const CLIENT_ADDRESS: &str = "client.address";
 pub(crate) const USER_AGENT_ORIGINAL: &str = "user_agent.original";
 pub(crate) const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 pub(crate) const ERROR_TYPE: &str = "error.type";
@@ -78,5 +79,186 @@ pub(crate) fn span_name(method: &str, route: Option<&str>) -> String {
             name
         }
         None => method.to_owned(),
+    }
+}
+
+/// `client.address`: the client behind any proxies when a proxy says so
+/// (`Forwarded: for=`, then the first `X-Forwarded-For` entry), else the
+/// peer of the connection when the server knows it (axum's `ConnectInfo`).
+/// Only a valid IP address is taken from a header: anything else in it is
+/// ignored, so a caller cannot put arbitrary text on the span.
+pub(crate) fn client_address(parts: &http::request::Parts) -> Option<std::net::IpAddr> {
+    static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+    let headers = &parts.headers;
+    let (forwarded, xff) = if headers.len() <= 16 {
+        // One pass over a small map, instead of two hash lookups that miss.
+        let (mut forwarded, mut xff) = (None, None);
+        for (name, value) in headers {
+            if *name == http::header::FORWARDED {
+                forwarded = forwarded.or(Some(value));
+            } else if *name == X_FORWARDED_FOR {
+                xff = xff.or(Some(value));
+            }
+        }
+        (forwarded, xff)
+    } else {
+        (
+            headers.get(http::header::FORWARDED),
+            headers.get(&X_FORWARDED_FOR),
+        )
+    };
+    let forwarded = forwarded
+        .and_then(|v| v.to_str().ok())
+        .and_then(forwarded_for);
+    let from_headers = forwarded.or_else(|| {
+        let first = xff?.to_str().ok()?.split(',').next()?.trim();
+        first.parse::<std::net::IpAddr>().ok()
+    });
+    if from_headers.is_some() {
+        return from_headers;
+    }
+    #[cfg(feature = "axum")]
+    if let Some(peer) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        return Some(peer.0.ip());
+    }
+    None
+}
+
+/// The `for=` address of the first element of a `Forwarded` header (RFC 7239).
+fn forwarded_for(value: &str) -> Option<std::net::IpAddr> {
+    let first = value.split(',').next()?;
+    let node = first.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| v.trim().trim_matches('"'))
+    })?;
+    let host = match node.strip_prefix('[') {
+        Some(rest) => rest.split(']').next()?,
+        None => node.split(':').next()?,
+    };
+    host.parse().ok()
+}
+
+/// An IP address written out on the stack (at most 39 bytes for IPv6).
+pub(crate) struct IpText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl IpText {
+    pub(crate) fn new(ip: std::net::IpAddr) -> Self {
+        let mut out = Self {
+            buf: [0; 48],
+            len: 0,
+        };
+        match ip {
+            // The usual case, without the formatting machinery.
+            std::net::IpAddr::V4(v4) => {
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    if octet >= 100 {
+                        out.push(b'0' + octet / 100);
+                    }
+                    if octet >= 10 {
+                        out.push(b'0' + octet / 10 % 10);
+                    }
+                    out.push(b'0' + octet % 10);
+                }
+            }
+            std::net::IpAddr::V6(v6) => {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{v6}"));
+            }
+        }
+        out
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for IpText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for b in s.bytes() {
+            self.push(b);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = http::Request::get("/");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn ip_text_matches_display() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.100.255",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(IpText::new(ip).as_str(), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn client_address_prefers_proxies_and_takes_only_ip_addresses() {
+        let cases: [(&[(&str, &str)], Option<&str>); 9] = [
+            (&[], None),
+            (
+                &[("x-forwarded-for", "203.0.113.7, 10.0.0.1")],
+                Some("203.0.113.7"),
+            ),
+            (
+                &[("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43")],
+                Some("192.0.2.60"),
+            ),
+            (
+                &[(
+                    "forwarded",
+                    "For=\"[2001:db8:cafe::17]:4711\", for=10.0.0.1",
+                )],
+                Some("2001:db8:cafe::17"),
+            ),
+            (&[("forwarded", "for=192.0.2.60:8080")], Some("192.0.2.60")),
+            (
+                &[
+                    ("forwarded", "for=unknown"),
+                    ("x-forwarded-for", "198.51.100.2"),
+                ],
+                Some("198.51.100.2"),
+            ),
+            (&[("x-forwarded-for", "<script>")], None),
+            (&[("x-forwarded-for", "evil.example, 10.0.0.1")], None),
+            (&[("x-forwarded-for", "0.10.100.255")], Some("0.10.100.255")),
+        ];
+        for (headers, want) in cases {
+            let got = client_address(&parts(headers)).map(|ip| IpText::new(ip).as_str().to_owned());
+            assert_eq!(got.as_deref(), want, "{headers:?}");
+        }
     }
 }

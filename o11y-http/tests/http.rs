@@ -33,7 +33,8 @@ fn client(capture: &Capture, service: &str, timeout: Duration) -> HttpClient {
 async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
 }
 
@@ -182,6 +183,11 @@ async fn parent_and_child_across_two_services() {
     assert_eq!(
         back_span.attr_str("network.protocol.version").as_deref(),
         Some("1.1")
+    );
+    assert_eq!(
+        back_span.attr_str("client.address").as_deref(),
+        Some("127.0.0.1"),
+        "the connection's peer"
     );
     assert_eq!(
         client_span.attr_str("server.port").as_deref(),

@@ -56,7 +56,14 @@ pub fn request(traceparent: bool) -> Request<Body> {
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         );
     }
-    b.body(Body::empty()).unwrap_or_default()
+    let mut req = b.body(Body::empty()).unwrap_or_default();
+    // What `into_make_service_with_connect_info` adds, as under load.
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))));
+    req
 }
 
 /// Every variant, in the order they are reported; `bool` says whether the

@@ -256,9 +256,11 @@ fn route(config: &Config, parts: &http::request::Parts) -> Option<Route> {
     None
 }
 
-/// Host names and user agents repeat from request to request.
+/// Host names, user agents and (inside a system) client addresses repeat
+/// from request to request.
 static HOSTS: intern::Strings = intern::Strings::new(1);
 static USER_AGENTS: intern::Strings = intern::Strings::new(2);
+static CLIENTS: intern::Strings = intern::Strings::new(3);
 
 fn repeated(table: &intern::Strings, value: &str) -> Value {
     match table.get(value) {
@@ -274,7 +276,7 @@ fn request_attributes(
     route: Option<&Route>,
     correlation: Value,
 ) -> Vec<KeyValue> {
-    let mut attrs = Vec::with_capacity(12);
+    let mut attrs = Vec::with_capacity(14);
     attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
     attrs.push(KeyValue::new(sc::URL_PATH, parts.uri.path().to_owned()));
     let scheme = match parts.uri.scheme_str() {
@@ -303,6 +305,13 @@ fn request_attributes(
         if let Some(port) = port {
             attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
         }
+    }
+    if let Some(client) = sc::client_address(parts) {
+        let text = sc::IpText::new(client);
+        attrs.push(KeyValue::new(
+            sc::CLIENT_ADDRESS,
+            repeated(&CLIENTS, text.as_str()),
+        ));
     }
     if let Some(ua) = parts
         .headers

@@ -227,7 +227,8 @@ mod tests {
 
     #[test]
     fn client_address_prefers_proxies_and_takes_only_ip_addresses() {
-        let cases: [(&[(&str, &str)], Option<&str>); 9] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+        let cases: [Case<'_>; 9] = [
             (&[], None),
             (
                 &[("x-forwarded-for", "203.0.113.7, 10.0.0.1")],

@@ -400,6 +400,7 @@ async fn public_endpoint_links_instead_of_parenting() {
     let spans = capture.wait_for(1);
     let span = spans.find("GET /in");
     assert_ne!(span.trace_id().to_string(), TID);
+    assert_eq!(span.attr_str("url.path").as_deref(), Some("/in"));
     // The correlation id stays the caller's (its trace id) across the restart.
     assert_eq!(headers["x-trace-id"], TID);
     assert_eq!(span.attr_str("correlation.id").as_deref(), Some(TID));

@@ -278,7 +278,13 @@ fn request_attributes(
 ) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(14);
     attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
-    attrs.push(KeyValue::new(sc::URL_PATH, parts.uri.path().to_owned()));
+    // A route without parameters is its own path: share its interned text.
+    let path = parts.uri.path();
+    let path = match route {
+        Some(route) if route.as_str() == path => route.value(),
+        _ => Value::from(path.to_owned()),
+    };
+    attrs.push(KeyValue::new(sc::URL_PATH, path));
     let scheme = match parts.uri.scheme_str() {
         None | Some("http") => Value::from("http"),
         Some("https") => Value::from("https"),

@@ -56,7 +56,9 @@ pub use tracestate::{
     parse_tracestate,
 };
 
-use crate::correlation::{CorrelationContextExt, CorrelationId, X_REQUEST_ID, X_TRACE_ID};
+use crate::correlation::{
+    CorrelationContextExt, CorrelationId, CorrelationRef, X_REQUEST_ID, X_TRACE_ID,
+};
 
 /// `traceparent`.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -237,6 +239,8 @@ pub struct Propagator {
     trace_context: bool,
     baggage: bool,
     correlation: Option<HeaderName>,
+    /// Whether a correlation id that is only the trace id is injected too.
+    implied_correlation: bool,
     fields: Vec<String>,
 }
 
@@ -264,13 +268,33 @@ impl Propagator {
             trace_context,
             baggage,
             correlation,
+            implied_correlation: true,
             fields,
         }
     }
 
     /// Sets (or, with `None`, removes) the correlation id header name.
     pub fn with_correlation_header(self, name: Option<HeaderName>) -> Self {
-        Self::new(self.trace_context, self.baggage, name)
+        Self {
+            implied_correlation: self.implied_correlation,
+            ..Self::new(self.trace_context, self.baggage, name)
+        }
+    }
+
+    /// Whether to inject a correlation id that is only the trace id (the
+    /// default: yes, for systems that read the correlation header alone).
+    /// With `false` the header is sent only for a stored id that differs from
+    /// the trace id; a receiver using this crate reads the same id from
+    /// `traceparent`. o11y-queue turns it off for messages, where every
+    /// extra header costs the broker client parsing per message.
+    pub fn with_implied_correlation(mut self, inject: bool) -> Self {
+        self.implied_correlation = inject;
+        self
+    }
+
+    fn correlation_to_inject<'a>(&self, cx: &'a Context) -> Option<CorrelationRef<'a>> {
+        cx.correlation()
+            .filter(|id| self.implied_correlation || !id.is_trace_id())
     }
 
     /// The correlation id header name, if the id is propagated.
@@ -314,8 +338,8 @@ impl Propagator {
         if self.baggage && !cx.baggage().is_empty() {
             sdk_baggage().inject_context(cx, &mut HeaderInjector(headers));
         }
-        if let (Some(name), Some(id)) = (&self.correlation, cx.correlation()) {
-            if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        if let (Some(name), Some(id)) = (&self.correlation, self.correlation_to_inject(cx)) {
+            if let Ok(value) = HeaderValue::from_bytes(id.as_bytes()) {
                 headers.insert(name.clone(), value);
             }
         }
@@ -432,7 +456,7 @@ impl TextMapPropagator for Propagator {
         if self.baggage && !cx.baggage().is_empty() {
             sdk_baggage().inject_context(cx, injector);
         }
-        if let (Some(name), Some(id)) = (&self.correlation, cx.correlation()) {
+        if let (Some(name), Some(id)) = (&self.correlation, self.correlation_to_inject(cx)) {
             injector.set(name.as_str(), id.as_str().to_owned());
         }
     }

@@ -243,10 +243,31 @@ fn correlation_id_is_read_validated_and_injected() {
         cx.correlation().map(|c| c.as_str().to_owned()).as_deref(),
         Some("0af7651916cd43dd8448eb211c80319c")
     );
-    // With a trace and no id, the trace id is injected as the id.
+    // With a trace and no id, the trace id is injected as the id...
     let mut out = HeaderMap::new();
     Propagator::default().inject_headers(&extract(&[("traceparent", tp)]), &mut out);
     assert_eq!(out["x-trace-id"], "0af7651916cd43dd8448eb211c80319c");
+    // ...unless implied ids are left to `traceparent`; a stored id still goes.
+    let compact = Propagator::default().with_implied_correlation(false);
+    let mut out = HeaderMap::new();
+    compact.inject_headers(&extract(&[("traceparent", tp)]), &mut out);
+    assert!(out.get("x-trace-id").is_none(), "{out:?}");
+    assert!(out.get("traceparent").is_some());
+    let mut map = HashMap::new();
+    compact.inject_context(&extract(&[("traceparent", tp)]), &mut map);
+    assert!(!map.contains_key("x-trace-id"), "{map:?}");
+    let back = compact.extract_with_context(&Context::new(), &map);
+    assert_eq!(
+        back.correlation().map(|c| c.as_str().to_owned()).as_deref(),
+        Some("0af7651916cd43dd8448eb211c80319c"),
+        "the receiver reads it from traceparent"
+    );
+    let mut out = HeaderMap::new();
+    compact.inject_headers(
+        &extract(&[("traceparent", tp), ("x-trace-id", "order-7")]),
+        &mut out,
+    );
+    assert_eq!(out["x-trace-id"], "order-7");
     let mut out = HeaderMap::new();
     Propagator::default().inject_headers(&extract(&[("x-trace-id", "abc-123")]), &mut out);
     assert_eq!(out["x-trace-id"], "abc-123");

@@ -17,90 +17,108 @@ use std::{
     collections::HashMap,
     hash::{BuildHasher, Hasher},
     sync::{OnceLock, PoisonError, RwLock},
+    thread::LocalKey,
 };
 
 /// Entries of a thread's cache (a power of two).
 const WAYS: usize = 64;
 
-fn slot(hash: u64) -> usize {
-    // The top bits: the multiply in `WordHasher` mixes upwards.
-    (hash >> 58) as usize % WAYS
-}
-
-/// The hash every cache and table uses for `value`.
-fn hash_of(value: &str) -> u64 {
-    Words::default().hash_one(value)
+/// The entry of a direct-mapped cache of `ways` entries (a power of two)
+/// that `hash` goes to.
+pub(crate) fn way(hash: u64, ways: usize) -> usize {
+    // Bits of the high word: hashbrown uses the low ones, and the multiply
+    // in `WordHasher` mixes upwards.
+    (hash >> 32) as usize & (ways - 1)
 }
 
 /// The most entries a table keeps.
 pub(crate) const LIMIT: usize = 512;
-/// The longest value a table keeps, in bytes.
+/// The longest key a table keeps, in bytes.
 pub(crate) const MAX_LEN: usize = 256;
 
-/// A bounded, process-wide set of strings.
-pub(crate) struct Strings {
-    /// Tells this table's entries apart in the threads' shared cache.
-    id: u8,
-    map: OnceLock<RwLock<HashMap<&'static str, (), Words>>>,
-}
+/// A thread's cache of the entries it looked up last: (hash, table id, key,
+/// value). Tables with values of one type share one.
+type Cache<V> = [Cell<Option<(u64, u8, &'static str, &'static V)>>; WAYS];
 
 thread_local! {
-    static STRINGS: [Cell<(u64, u8, &'static str)>; WAYS] =
-        const { [const { Cell::new((0, 0, "")) }; WAYS] };
+    static STRINGS: Cache<()> = const { [const { Cell::new(None) }; WAYS] };
+    static ROUTES: Cache<Route> = const { [const { Cell::new(None) }; WAYS] };
 }
 
-impl Strings {
-    /// A table; `id` must differ from every other table's.
-    pub(crate) const fn new(id: u8) -> Self {
+/// A bounded, process-wide table from text to a value made once from it.
+pub(crate) struct Table<V: 'static> {
+    /// Tells this table's entries apart in the threads' shared cache.
+    id: u8,
+    cache: &'static LocalKey<Cache<V>>,
+    map: OnceLock<RwLock<HashMap<&'static str, &'static V, Words>>>,
+}
+
+impl<V: Sync> Table<V> {
+    /// A table; `id` must differ from that of every other table sharing `cache`.
+    const fn new(id: u8, cache: &'static LocalKey<Cache<V>>) -> Self {
         Self {
             id,
+            cache,
             map: OnceLock::new(),
         }
     }
 
-    /// `value`, interned; `None` when the table is full or `value` too long.
-    pub(crate) fn get(&self, value: &str) -> Option<&'static str> {
-        let hash = hash_of(value);
-        let cached = STRINGS
+    /// The interned `key` and its value (made by `make` the first time);
+    /// `None` when the table is full or `key` too long.
+    pub(crate) fn get(
+        &self,
+        key: &str,
+        make: impl FnOnce(&'static str) -> V,
+    ) -> Option<(&'static str, &'static V)> {
+        let hash = Words::default().hash_one(key);
+        let slot = way(hash, WAYS);
+        let cached = self
+            .cache
             .try_with(|cache| {
-                let (h, id, s) = cache.get(slot(hash))?.get();
-                (h == hash && id == self.id && s == value).then_some(s)
+                let (h, id, k, v) = cache.get(slot)?.get()?;
+                (h == hash && id == self.id && k == key).then_some((k, v))
             })
             .ok()
             .flatten();
         if cached.is_some() {
             return cached;
         }
-        let found = self.lookup(value)?;
-        let _ = STRINGS.try_with(|cache| {
-            if let Some(c) = cache.get(slot(hash)) {
-                c.set((hash, self.id, found));
+        let (k, v) = self.lookup(key, make)?;
+        let _ = self.cache.try_with(|cache| {
+            if let Some(c) = cache.get(slot) {
+                c.set(Some((hash, self.id, k, v)));
             }
         });
-        Some(found)
+        Some((k, v))
     }
 
-    fn lookup(&self, value: &str) -> Option<&'static str> {
+    fn lookup(
+        &self,
+        key: &str,
+        make: impl FnOnce(&'static str) -> V,
+    ) -> Option<(&'static str, &'static V)> {
         let map = self.map.get_or_init(Default::default);
         {
             let read = map.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((k, _)) = read.get_key_value(value) {
-                return Some(k);
+            if let Some((k, v)) = read.get_key_value(key) {
+                return Some((k, v));
             }
-            if read.len() >= LIMIT || value.len() > MAX_LEN {
+            if read.len() >= LIMIT || key.len() > MAX_LEN {
                 return None;
             }
         }
         let mut write = map.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some((k, _)) = write.get_key_value(value) {
-            return Some(k);
+        if let Some((k, v)) = write.get_key_value(key) {
+            return Some((k, v));
         }
         if write.len() >= LIMIT {
             return None;
         }
-        let leaked: &'static str = Box::leak(value.to_owned().into_boxed_str());
-        write.insert(leaked, ());
-        Some(leaked)
+        // Leaked on purpose, at most LIMIT times per table.
+        let k: &'static str = Box::leak(key.to_owned().into_boxed_str());
+        let v: &'static V = Box::leak(Box::new(make(k)));
+        write.insert(k, v);
+        Some((k, v))
     }
 
     #[cfg(test)]
@@ -108,6 +126,21 @@ impl Strings {
         self.map.get().map_or(0, |m| {
             m.read().unwrap_or_else(PoisonError::into_inner).len()
         })
+    }
+}
+
+/// A bounded, process-wide set of strings.
+pub(crate) struct Strings(Table<()>);
+
+impl Strings {
+    /// A set; `id` must differ from every other set's.
+    pub(crate) const fn new(id: u8) -> Self {
+        Self(Table::new(id, &STRINGS))
+    }
+
+    /// `value`, interned; `None` when the set is full or `value` too long.
+    pub(crate) fn get(&self, value: &str) -> Option<&'static str> {
+        self.0.get(value, |_| ()).map(|(k, ())| k)
     }
 }
 
@@ -127,60 +160,15 @@ impl Route {
     }
 }
 
-thread_local! {
-    static ROUTES: [Cell<(u64, Option<&'static Route>)>; WAYS] =
-        const { [const { Cell::new((0, None)) }; WAYS] };
-}
-
 /// The interned route `template`; `None` when the table is full or the
 /// template too long.
 pub(crate) fn route(template: &str) -> Option<&'static Route> {
-    let hash = hash_of(template);
-    let cached = ROUTES
-        .try_with(|cache| {
-            let (h, route) = cache.get(slot(hash))?.get();
-            route.filter(|r| h == hash && r.template == template)
-        })
-        .ok()
-        .flatten();
-    if cached.is_some() {
-        return cached;
-    }
-    let found = lookup_route(template)?;
-    let _ = ROUTES.try_with(|cache| {
-        if let Some(c) = cache.get(slot(hash)) {
-            c.set((hash, Some(found)));
-        }
-    });
-    Some(found)
-}
-
-fn lookup_route(template: &str) -> Option<&'static Route> {
-    type Table = RwLock<HashMap<&'static str, &'static Route, Words>>;
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    let table = TABLE.get_or_init(Default::default);
-    {
-        let read = table.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(route) = read.get(template) {
-            return Some(route);
-        }
-        if read.len() >= LIMIT || template.len() > MAX_LEN {
-            return None;
-        }
-    }
-    let mut write = table.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(route) = write.get(template) {
-        return Some(route);
-    }
-    if write.len() >= LIMIT {
-        return None;
-    }
-    let route: &'static Route = Box::leak(Box::new(Route {
-        template: Box::leak(template.to_owned().into_boxed_str()),
+    static TABLE: Table<Route> = Table::new(0, &ROUTES);
+    let make = |template| Route {
+        template,
         names: Default::default(),
-    }));
-    write.insert(route.template, route);
-    Some(route)
+    };
+    TABLE.get(template, make).map(|(_, route)| route)
 }
 
 /// A word-at-a-time hash (8 bytes per multiply): the keys are short strings
@@ -260,7 +248,7 @@ mod tests {
         for i in 0..LIMIT * 2 {
             let _ = T.get(&format!("v{i}"));
         }
-        assert_eq!(T.len(), LIMIT);
+        assert_eq!(T.0.len(), LIMIT);
         assert_eq!(T.get("not yet seen"), None, "full");
         // Another table holding the same text hands out its own copy.
         static U: Strings = Strings::new(201);

@@ -177,7 +177,7 @@ struct Cached {
 const CACHE_WAYS: usize = 32;
 
 fn cache_slot(hash: u64) -> usize {
-    (hash >> 59) as usize % CACHE_WAYS
+    crate::intern::way(hash, CACHE_WAYS)
 }
 
 thread_local! {
@@ -255,7 +255,7 @@ impl BoundDurations {
     }
 
     fn cache_hash(&self, key: &DurationKey<'_>) -> u64 {
-        let mut h = crate::intern::Words::default().build_hasher();
+        let mut h = Words::default().build_hasher();
         h.write(key.route.unwrap_or("").as_bytes());
         h.write_u64(self.id);
         h.write_u64((key.slot as u64) << 16 | u64::from(key.status));

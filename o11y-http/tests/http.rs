@@ -66,6 +66,15 @@ fn raw_client() -> HttpClient {
     BoxCloneSyncService::new(hyper.map_err(BoxError::from))
 }
 
+/// A meter provider whose points can be read back from the exporter.
+fn in_memory_meters() -> (SdkMeterProvider, InMemoryMetricExporter) {
+    let exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    (meters, exporter)
+}
+
 fn layer(capture: &Capture, service: &str) -> ServerLayer {
     ServerLayer::new().tracer_provider(&capture.provider(service))
 }
@@ -457,10 +466,7 @@ async fn client_timeout_is_recorded_as_an_error() {
 
 #[tokio::test]
 async fn server_metrics_are_recorded() {
-    let exporter = InMemoryMetricExporter::default();
-    let meters = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(exporter.clone()).build())
-        .build();
+    let (meters, exporter) = in_memory_meters();
     let capture = Capture::new();
     let router = Router::new()
         .route("/items/{id}", get(|| async { "x" }))
@@ -609,10 +615,7 @@ fn last_active(meters: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> 
 async fn a_cancelled_request_leaves_the_active_count() {
     use std::{future::Future, task::Poll};
     use tower::Service;
-    let exporter = InMemoryMetricExporter::default();
-    let meters = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(exporter.clone()).build())
-        .build();
+    let (meters, exporter) = in_memory_meters();
     let capture = Capture::new();
     let mut svc = tower::ServiceBuilder::new()
         .layer(layer(&capture, "svc").meter_provider(&meters))
@@ -653,10 +656,7 @@ async fn a_panicking_call_leaves_no_active_count() {
             panic!("call exploded")
         }
     }
-    let exporter = InMemoryMetricExporter::default();
-    let meters = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(exporter.clone()).build())
-        .build();
+    let (meters, exporter) = in_memory_meters();
     let capture = Capture::new();
     let mut svc = tower::ServiceBuilder::new()
         .layer(layer(&capture, "svc").meter_provider(&meters))

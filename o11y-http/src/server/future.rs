@@ -65,7 +65,8 @@ pub(crate) struct Traced {
     pub(crate) metric: MetricKey,
     /// The request body's size, when body sizes are recorded and it is known.
     pub(crate) request_size: Option<u64>,
-    pub(crate) correlation: Option<(HeaderName, HeaderValue)>,
+    /// The correlation id, echoed under the propagator's header name.
+    pub(crate) correlation: Option<HeaderValue>,
 }
 
 impl Drop for Traced {
@@ -168,8 +169,9 @@ fn finish<B: http_body::Body, E>(
                     metrics.response_size.record(size, &attrs);
                 }
             }
-            if let Some((name, value)) = t.correlation.take() {
-                response.headers_mut().insert(name, value);
+            let name = t.config.propagator().correlation_header();
+            if let (Some(name), Some(value)) = (name, t.correlation.take()) {
+                response.headers_mut().insert(name.clone(), value);
             }
             if t.config.traceresponse {
                 let sc = span.span_context();

@@ -11,7 +11,7 @@ use std::{
     time::Instant,
 };
 
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::{HeaderValue, Request, Response};
 use o11y_core::{CorrelationContextExt, CorrelationId, propagation::DuplicateTraceparent};
 use opentelemetry::{
     Context, KeyValue, StringValue, Value,
@@ -102,9 +102,8 @@ where
         };
         // The span starts at `start` and ends at start + the measured duration.
         let start_time = crate::clock::wall(start);
-        let header = config.propagator().correlation_header();
-        // The echoed header, when the span's attributes made the id already.
-        let mut made = None;
+        // The trace id as correlation id, once the span's attributes made it.
+        let mut implied = None;
         let cx = config.tracer.start(SpanStart {
             kind: SpanKind::Server,
             short_name: method,
@@ -114,7 +113,7 @@ where
                     Some(id) => Value::from(id),
                     None => {
                         let id = CorrelationId::from_trace_id(trace_id);
-                        made = header.and_then(|name| header_value(name, id.as_str().as_bytes()));
+                        implied = Some(id.clone());
                         Value::from(id)
                     }
                 };
@@ -129,22 +128,7 @@ where
             Some(id) if public => cx.with_correlation_id(id),
             _ => cx,
         };
-        let echoed = match made {
-            Some(made) => Some(Some(made)),
-            None => cx
-                .correlation()
-                .map(|id| header.and_then(|name| header_value(name, id.as_bytes()))),
-        };
-        let correlation = match echoed {
-            Some(echoed) => echoed,
-            None => {
-                // No valid span (a no-op tracer): an id of its own.
-                let id = CorrelationId::generate();
-                let echoed = header.and_then(|name| header_value(name, id.as_str().as_bytes()));
-                cx = cx.with_correlation_id(id);
-                echoed
-            }
-        };
+        let correlation = correlation_to_echo(config, &mut cx, implied.as_ref());
         if let Some(dup) = DuplicateTraceparent::in_context(&extracted) {
             cx = cx.with_value(*dup);
             cx.span().add_event(
@@ -197,8 +181,27 @@ where
     }
 }
 
-fn header_value(name: &HeaderName, id: &[u8]) -> Option<(HeaderName, HeaderValue)> {
-    HeaderValue::from_bytes(id).ok().map(|v| (name.clone(), v))
+/// The correlation id of `cx` as the value of the echoed header (whose name
+/// is the propagator's; `None` when it has none). `implied`: the id the
+/// span's attributes made already. A context without any id (a no-op tracer
+/// gives no valid span) gets one of its own.
+fn correlation_to_echo(
+    config: &Config,
+    cx: &mut Context,
+    implied: Option<&CorrelationId>,
+) -> Option<HeaderValue> {
+    let echo = config.propagator().correlation_header().is_some();
+    let value = |id: &[u8]| echo.then(|| HeaderValue::from_bytes(id).ok()).flatten();
+    if let Some(id) = implied {
+        return value(id.as_str().as_bytes());
+    }
+    if let Some(id) = cx.correlation() {
+        return value(id.as_bytes());
+    }
+    let id = CorrelationId::generate();
+    let echoed = value(id.as_str().as_bytes());
+    *cx = cx.with_correlation_id(id);
+    echoed
 }
 
 /// A request's route template: interned (shared by every request on it), or

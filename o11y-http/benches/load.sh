@@ -16,18 +16,21 @@ port=18089
 rounds=${ROUNDS:-3}
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# Variants whose requests start traces (no traceparent); they compare with
+# bare_axum_root, which serves the same requests.
+root() { case $1 in *_root | *_10pct_sampled | *_unsampled) return 0 ;; *) return 1 ;; esac; }
 script=$(mktemp)
 results=$(mktemp)
 trap 'rm -f "$script" "$results"' EXIT
 cat >"$script" <<'LUA'
 wrk.headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 LUA
-variants="bare_axum o11y_server_layer o11y_server_layer_10pct_sampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"
+variants="bare_axum bare_axum_root o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"
 for _ in $(seq "$rounds"); do
   for v in $variants; do
     "$bin" "$v" "$port" & pid=$!
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-    s=$script; [ "$v" = o11y_server_layer_10pct_sampled ] && s=/dev/null
+    s=$script; root "$v" && s=/dev/null
     wrk -t1 -c32 -d1s -s "$s" "http://127.0.0.1:$port/users/42" >/dev/null
     c0=$(cpu $pid)
     out=$(wrk -t1 -c32 -d5s -s "$s" "http://127.0.0.1:$port/users/42")
@@ -39,10 +42,11 @@ for _ in $(seq "$rounds"); do
   done
 done
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-bare_rps=$(awk '$1 == "bare_axum" { print $2 }' "$results" | median)
-bare_cpu=$(awk '$1 == "bare_axum" { print $3 }' "$results" | median)
 printf '%-36s %10s %12s %12s %10s\n' variant req/s cpu_us/req added_us vs_bare
 for v in $variants; do
+  b=bare_axum; root "$v" && b=bare_axum_root
+  bare_rps=$(awk -v v="$b" '$1 == v { print $2 }' "$results" | median)
+  bare_cpu=$(awk -v v="$b" '$1 == v { print $3 }' "$results" | median)
   rps=$(awk -v v="$v" '$1 == v { print $2 }' "$results" | median)
   c=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | median)
   printf '%-36s %10.0f %12.2f %12.2f %10.2f\n' "$v" "$rps" "$c" "$(echo "$c - $bare_cpu" | bc -l)" "$(echo "$rps / $bare_rps" | bc -l)"

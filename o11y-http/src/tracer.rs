@@ -2,7 +2,12 @@
 //! `SdkTracerProvider` (no boxing, no dynamic call per attribute), any other
 //! tracer boxed.
 
-use std::{any::Any, borrow::Cow, sync::Arc, time::SystemTime};
+use std::{
+    any::Any,
+    borrow::Cow,
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
 
 use opentelemetry::{
     Context, KeyValue,
@@ -26,8 +31,8 @@ pub(crate) struct SpanStart<'a, N, A> {
     pub(crate) short_name: &'static str,
     pub(crate) name: N,
     pub(crate) attributes: A,
-    /// The span's start time, when the caller has read the clock already.
-    pub(crate) start_time: Option<SystemTime>,
+    /// When the span started, when the caller has read the clock already.
+    pub(crate) started: Option<Instant>,
     pub(crate) links: Vec<Link>,
     pub(crate) parent: &'a Context,
 }
@@ -55,8 +60,11 @@ impl AnyTracer {
         }
     }
 
-    /// Starts the span as a child of `start.parent` and returns the context holding it.
-    pub(crate) fn start<N, A>(&self, start: SpanStart<'_, N, A>) -> Context
+    /// Starts the span as a child of `start.parent` and returns the context
+    /// holding it, with the span's start time when it was taken from
+    /// `start.started` (`None`: the SDK read the clock, or nothing is
+    /// recorded; end the span with the SDK's clock too).
+    pub(crate) fn start<N, A>(&self, start: SpanStart<'_, N, A>) -> (Context, Option<SystemTime>)
     where
         N: FnOnce() -> Option<Cow<'static, str>>,
         A: FnOnce(TraceId) -> Vec<KeyValue>,
@@ -68,7 +76,7 @@ impl AnyTracer {
     }
 }
 
-fn start_with<T, N, A>(tracer: &T, start: SpanStart<'_, N, A>) -> Context
+fn start_with<T, N, A>(tracer: &T, start: SpanStart<'_, N, A>) -> (Context, Option<SystemTime>)
 where
     T: Tracer,
     T::Span: Send + Sync + 'static,
@@ -80,7 +88,7 @@ where
         short_name,
         name,
         attributes,
-        start_time,
+        started,
         links,
         parent,
     } = start;
@@ -93,12 +101,16 @@ where
         (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id())
     };
     let mut builder = tracer.span_builder(short_name).with_kind(kind);
-    builder.start_time = start_time;
     if !links.is_empty() {
         builder = builder.with_links(links);
     }
     let (mut name, mut attributes) = (Some(name), Some(attributes));
+    let mut start_time = None;
     if let Some(trace_id) = likely {
+        // The instant the caller read, in wall time. Otherwise the SDK reads
+        // the clock itself, and only for a span it records.
+        start_time = started.map(crate::clock::wall);
+        builder.start_time = start_time;
         if let Some(n) = name.take().and_then(|f| f()) {
             builder.name = n;
         }
@@ -111,7 +123,7 @@ where
         // injection need), not the span object behind a lock and a box.
         let identity = span.span_context().clone();
         drop(span);
-        return parent.with_remote_span_context(identity);
+        return (parent.with_remote_span_context(identity), None);
     }
     if let Some(n) = name.and_then(|f| f()) {
         span.update_name(n);
@@ -119,5 +131,5 @@ where
     if let Some(attributes) = attributes {
         span.set_attributes(attributes(span.span_context().trace_id()));
     }
-    parent.with_span(span)
+    (parent.with_span(span), start_time)
 }

@@ -756,23 +756,29 @@ async fn without_a_tracer_the_correlation_id_is_still_made_and_echoed() {
 
 #[tokio::test]
 async fn span_times_are_wall_clock_times_of_the_request() {
-    let capture = Capture::new();
-    let back = backend(&capture).await;
-    let before = std::time::SystemTime::now();
-    send(&raw_client(), format!("http://{back}/users/1"), &[]).await;
-    let after = std::time::SystemTime::now();
-    let spans = capture.wait_for(1);
-    let span = spans.find("GET /users/{id}");
-    let slack = Duration::from_millis(20);
-    assert!(
-        span.data.start_time + slack >= before,
-        "{:?} vs {before:?}",
-        span.data.start_time
-    );
-    assert!(
-        span.data.end_time <= after + slack,
-        "{:?} vs {after:?}",
-        span.data.end_time
-    );
-    assert!(span.data.end_time > span.data.start_time);
+    // A span following a sampled caller has its times from the request's
+    // own clock reads; a root span (the sampler decides) from the SDK's.
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    for (headers, parent) in [(vec![("traceparent", caller)], true), (vec![], false)] {
+        let capture = Capture::new();
+        let back = backend(&capture).await;
+        let before = std::time::SystemTime::now();
+        send(&raw_client(), format!("http://{back}/users/1"), &headers).await;
+        let after = std::time::SystemTime::now();
+        let spans = capture.wait_for(1);
+        let span = spans.find("GET /users/{id}");
+        assert_eq!(span.parent_id() != SpanId::INVALID, parent);
+        let slack = Duration::from_millis(20);
+        assert!(
+            span.data.start_time + slack >= before,
+            "{:?} vs {before:?}",
+            span.data.start_time
+        );
+        assert!(
+            span.data.end_time <= after + slack,
+            "{:?} vs {after:?}",
+            span.data.end_time
+        );
+        assert!(span.data.end_time > span.data.start_time);
+    }
 }

@@ -67,7 +67,9 @@ pub fn request(traceparent: bool) -> Request<Body> {
 }
 
 /// Every variant, in the order they are reported; `bool` says whether the
-/// request carries a sampled `traceparent`.
+/// request carries a sampled `traceparent`. Variants whose requests carry
+/// none (they start traces) compare with `bare_axum_root`, which serves the
+/// same requests.
 pub struct Setup {
     pub counting: Counting,
     pub variants: Vec<(&'static str, Router, bool)>,
@@ -86,6 +88,7 @@ pub fn setup_global() -> Setup {
         &counting,
         Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))),
     );
+    let never = tracer_provider(&counting, Sampler::AlwaysOff);
     let meters = SdkMeterProvider::builder()
         .with_reader(
             PeriodicReader::builder(InMemoryMetricExporter::default())
@@ -101,6 +104,7 @@ pub fn setup_global() -> Setup {
     let _ = tracing::subscriber::set_global_default(subscriber);
     let variants: Vec<(&'static str, Router, bool)> = vec![
         ("bare_axum", app(), true),
+        ("bare_axum_root", app(), false),
         (
             "o11y_server_layer",
             app().layer(
@@ -115,6 +119,15 @@ pub fn setup_global() -> Setup {
             app().layer(
                 o11y_http::ServerLayer::new()
                     .tracer_provider(&tenth)
+                    .meter_provider(&meters),
+            ),
+            false,
+        ),
+        (
+            "o11y_server_layer_unsampled",
+            app().layer(
+                o11y_http::ServerLayer::new()
+                    .tracer_provider(&never)
                     .meter_provider(&meters),
             ),
             false,
@@ -142,8 +155,14 @@ pub fn setup_global() -> Setup {
             true,
         ),
     ];
-    let _ = Ordering::Relaxed;
-    let _ = Context::new();
+    // What serving does once per connection (`into_make_service` calls
+    // `with_state`): handlers become routes, layers are applied. Without it,
+    // a `Router` called directly rebuilds and boxes every layered handler on
+    // every request.
+    let variants = variants
+        .into_iter()
+        .map(|(name, router, traceparent)| (name, router.with_state(()), traceparent))
+        .collect();
     Setup { counting, variants }
 }
 

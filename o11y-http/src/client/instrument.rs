@@ -87,7 +87,7 @@ impl Instrument {
         if let Some(r) = route {
             metric_attrs.push(KeyValue::new("url.template", r));
         }
-        let cx = self.tracer.start(SpanStart {
+        let (cx, _) = self.tracer.start(SpanStart {
             kind: SpanKind::Client,
             short_name: method,
             name: || route.map(|r| sc::span_name(method, Some(r)).into()),
@@ -96,7 +96,7 @@ impl Instrument {
                 attrs.push(KeyValue::new(sc::URL_FULL, redacted_url(uri)));
                 attrs
             },
-            start_time: None,
+            started: None,
             links: Vec::new(),
             parent: &parent,
         });

@@ -58,8 +58,9 @@ impl MetricKey {
 pub(crate) struct Traced {
     pub(crate) cx: Context,
     pub(crate) start: Instant,
-    /// The span's start time: it ends at `start_time` plus the measured duration.
-    pub(crate) start_time: SystemTime,
+    /// The span's start time, when it was `start` in wall time: it ends at
+    /// `start_time` plus the measured duration (`None`: the SDK's clock).
+    pub(crate) start_time: Option<SystemTime>,
     /// One `Arc` for every setting and instrument.
     pub(crate) config: Arc<super::Config>,
     pub(crate) metric: MetricKey,
@@ -240,5 +241,10 @@ fn end(
             .duration
             .record_unbound(elapsed.as_secs_f64(), &attributes());
     }
-    span.end_with_timestamp(t.start_time + elapsed);
+    match t.start_time {
+        Some(start_time) => span.end_with_timestamp(start_time + elapsed),
+        // `end` reads the clock first, even for a span that records nothing.
+        None if span.is_recording() => span.end(),
+        None => {}
+    }
 }

@@ -100,11 +100,11 @@ where
         } else {
             (&extracted, Vec::new())
         };
-        // The span starts at `start` and ends at start + the measured duration.
-        let start_time = crate::clock::wall(start);
         // The trace id as correlation id, once the span's attributes made it.
         let mut implied = None;
-        let cx = config.tracer.start(SpanStart {
+        // A span following a sampled caller starts at `start` and ends at
+        // start + the measured duration; any other has the SDK's clock.
+        let (cx, start_time) = config.tracer.start(SpanStart {
             kind: SpanKind::Server,
             short_name: method,
             name: || route.as_ref().map(|r| r.span_name(method)),
@@ -119,7 +119,7 @@ where
                 };
                 request_attributes(config, &parts, method, route.as_ref(), correlation)
             },
-            start_time: Some(start_time),
+            started: Some(start),
             links,
             parent,
         });

@@ -170,26 +170,28 @@ impl std::str::FromStr for CorrelationId {
 }
 
 fn hex32(trace_id: TraceId) -> [u8; 32] {
-    // Two hex digits per table entry: 16 lookups for the 16 bytes. Built at
-    // compile time, where an index out of range fails the build.
-    #[allow(clippy::indexing_slicing)]
-    const PAIRS: [[u8; 2]; 256] = {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut t = [[0u8; 2]; 256];
-        let mut i = 0;
-        while i < 256 {
-            t[i] = [HEX[i >> 4], HEX[i & 0xf]];
-            i += 1;
-        }
-        t
-    };
+    let bytes = u128::from_be_bytes(trace_id.to_bytes());
     let mut out = [0u8; 32];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(trace_id.to_bytes()) {
-        if let Some(hex) = PAIRS.get(usize::from(byte)) {
-            pair.copy_from_slice(hex);
-        }
-    }
+    let (hi, lo) = out.split_at_mut(16);
+    hi.copy_from_slice(&hex16((bytes >> 64) as u64));
+    lo.copy_from_slice(&hex16(bytes as u64));
     out
+}
+
+/// The 16 lowercase hex digits of `v`, most significant first, computed in
+/// registers: no table (a random id would touch most lines of one, cold
+/// after the kernel's network path has run) and a few dozen instructions.
+fn hex16(v: u64) -> [u8; 16] {
+    const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+    // Spread each nibble into a byte of its own, in order.
+    let mut x = u128::from(v);
+    x = (x | (x << 32)) & 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff;
+    x = (x | (x << 4)) & (ONES * 0x0f);
+    // Digits 10-15 jump from past '9' to 'a': 39 more.
+    let letters = ((x + ONES * 6) >> 4) & ONES;
+    (x + ONES * u128::from(b'0') + letters * u128::from(b'a' - b'9' - 1)).to_be_bytes()
 }
 
 /// A context's correlation id, borrowed: the stored one, or its trace id
@@ -300,6 +302,18 @@ impl CorrelationContextExt for Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_id_hex_is_the_w3c_form_for_every_byte_value() {
+        for first in 0..=255u8 {
+            let mut bytes = [0u8; 16];
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = first.wrapping_add(i as u8 * 17);
+            }
+            let id = TraceId::from_bytes(bytes);
+            assert_eq!(v_str(&hex32(id)), id.to_string());
+        }
+    }
 
     #[test]
     fn accepts_safe_ids_and_trims() {

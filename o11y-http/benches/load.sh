@@ -3,9 +3,10 @@
 # 32 connections, 5 s) and the server's CPU time per request (from
 # /proc/PID/stat). Needs wrk (Debian package `wrk`). Only 127.0.0.1 is used.
 #
-# ROUNDS (default 3) rounds, each running every variant once in turn; the
-# table gives each variant's median over the rounds, and the ratio of its
-# median requests per second to bare axum's. wrk shares the machine's cores
+# VARIANTS (default: all) picks variants by name. ROUNDS (default 3)
+# rounds, each running every variant once in turn; the table gives each
+# variant's median over the rounds, and the ratio of its median requests per
+# second to bare axum's (bare_axum_root's for variants that start traces). wrk shares the machine's cores
 # with the server, so single runs move by 10-20 %.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,7 +26,7 @@ trap 'rm -f "$script" "$results"' EXIT
 cat >"$script" <<'LUA'
 wrk.headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 LUA
-variants="bare_axum bare_axum_root o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"
+variants=${VARIANTS:-"bare_axum bare_axum_root o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
 for _ in $(seq "$rounds"); do
   for v in $variants; do
     "$bin" "$v" "$port" & pid=$!

@@ -5,6 +5,13 @@
 //! Run: `bash o11y-http/benches/instructions.sh` (it builds this, runs every
 //! variant under `valgrind --tool=callgrind` with 0 and N requests, and prints
 //! the difference divided by N).
+//!
+//! With `O11Y_BENCH_EVICT=KIB`, a buffer of that many KiB is read between two
+//! requests, as the kernel's network path and the rest of a server do between
+//! two requests under load: run under callgrind's cache simulation with a
+//! last-level cache smaller than the buffer, each request then starts cold,
+//! and its last-level misses count the distinct cache lines (code and data)
+//! it touches. `bash o11y-http/benches/cache_lines.sh` does this.
 #![allow(missing_docs)]
 
 mod common;
@@ -26,10 +33,18 @@ fn main() {
         eprintln!("unknown variant {variant}");
         std::process::exit(2);
     };
+    let evict: Vec<u8> = std::env::var("O11Y_BENCH_EVICT")
+        .ok()
+        .and_then(|kib| kib.parse::<usize>().ok())
+        .map(|kib| vec![1; kib * 1024])
+        .unwrap_or_default();
     rt.block_on(async {
         // Warm up caches and lazily built state once, whatever n is.
         let _ = router.clone().oneshot(common::request(*traceparent)).await;
         for _ in 0..n {
+            // One read per cache line.
+            let touched: u64 = evict.iter().step_by(64).map(|b| u64::from(*b)).sum();
+            std::hint::black_box(touched);
             let resp = router.clone().oneshot(common::request(*traceparent)).await;
             std::hint::black_box(resp.map(|r| r.status()).ok());
         }

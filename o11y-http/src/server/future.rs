@@ -156,33 +156,17 @@ fn finish<B: http_body::Body, E>(
             // A 5xx's error type is its status text: the status alone keys it.
             let error = (code >= 500).then(|| sc::status_text(code));
             if let Some(error) = &error {
-                span.set_attribute(KeyValue::new(sc::ERROR_TYPE, error.clone()));
-                span.set_status(Status::error(""));
+                server_error(&span, error);
             }
             if t.config.body_sizes {
-                let attrs = t.metric.attributes(code, error.as_ref());
-                let metrics = &t.config.metrics;
-                if let Some(size) = t.request_size {
-                    metrics.request_size.record(size, &attrs);
-                }
-                let size = http_body::Body::size_hint(response.body()).exact();
-                if let Some(size) = size.or_else(|| super::content_length(response.headers())) {
-                    metrics.response_size.record(size, &attrs);
-                }
+                record_sizes(&t, &response, code, error.as_ref());
             }
             let name = t.config.propagator().correlation_header();
             if let (Some(name), Some(value)) = (name, t.correlation.take()) {
                 response.headers_mut().insert(name.clone(), value);
             }
             if t.config.traceresponse {
-                let sc = span.span_context();
-                let value =
-                    Traceparent::new(sc.trace_id(), sc.span_id(), sc.trace_flags()).encode();
-                if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-                    response
-                        .headers_mut()
-                        .insert(HeaderName::from_static("traceresponse"), v);
-                }
+                add_traceresponse(&span, response.headers_mut());
             }
             end(&t, &span, code, error.as_ref(), true);
             Ok(response)
@@ -197,6 +181,44 @@ fn finish<B: http_body::Body, E>(
     }
 }
 
+// The rarer steps of `finish`, out of line and marked cold so that the
+// usual response's code stays together.
+
+#[cold]
+#[inline(never)]
+fn server_error(span: &opentelemetry::trace::SpanRef<'_>, error: &Value) {
+    span.set_attribute(KeyValue::new(sc::ERROR_TYPE, error.clone()));
+    span.set_status(Status::error(""));
+}
+
+#[inline(never)]
+fn record_sizes<B: http_body::Body>(
+    t: &Traced,
+    response: &Response<B>,
+    code: u16,
+    error: Option<&Value>,
+) {
+    let attrs = t.metric.attributes(code, error);
+    let metrics = &t.config.metrics;
+    if let Some(size) = t.request_size {
+        metrics.request_size.record(size, &attrs);
+    }
+    let size = http_body::Body::size_hint(response.body()).exact();
+    if let Some(size) = size.or_else(|| super::content_length(response.headers())) {
+        metrics.response_size.record(size, &attrs);
+    }
+}
+
+#[inline(never)]
+fn add_traceresponse(span: &opentelemetry::trace::SpanRef<'_>, headers: &mut http::HeaderMap) {
+    let sc = span.span_context();
+    let value = Traceparent::new(sc.trace_id(), sc.span_id(), sc.trace_flags()).encode();
+    if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+        headers.insert(HeaderName::from_static("traceresponse"), v);
+    }
+}
+
+#[cold]
 fn record_panic(t: Traced, panic: &(dyn Any + Send)) {
     let span = t.cx.span();
     let message = panic

@@ -130,14 +130,7 @@ where
         };
         let correlation = correlation_to_echo(config, &mut cx, implied.as_ref());
         if let Some(dup) = DuplicateTraceparent::in_context(&extracted) {
-            cx = cx.with_value(*dup);
-            cx.span().add_event(
-                "traceparent.cleaned",
-                vec![
-                    KeyValue::new("traceparent.values", dup.values as i64),
-                    KeyValue::new("traceparent.conflicting", dup.conflicting),
-                ],
-            );
+            cx = cleaned(cx, *dup);
         }
         drop(extracted);
         let scheme = if parts.uri.scheme_str() == Some("https") {
@@ -181,6 +174,22 @@ where
     }
 }
 
+/// `cx`, marked with how its `traceparent` was cleaned (rare: a cold path,
+/// out of the way of the usual request's code).
+#[cold]
+#[inline(never)]
+fn cleaned(cx: Context, dup: DuplicateTraceparent) -> Context {
+    let cx = cx.with_value(dup);
+    cx.span().add_event(
+        "traceparent.cleaned",
+        vec![
+            KeyValue::new("traceparent.values", dup.values as i64),
+            KeyValue::new("traceparent.conflicting", dup.conflicting),
+        ],
+    );
+    cx
+}
+
 /// The correlation id of `cx` as the value of the echoed header (whose name
 /// is the propagator's; `None` when it has none). `implied`: the id the
 /// span's attributes made already. A context without any id (a no-op tracer
@@ -198,8 +207,18 @@ fn correlation_to_echo(
     if let Some(id) = cx.correlation() {
         return value(id.as_bytes());
     }
+    generated(cx, echo)
+}
+
+/// A new correlation id stored in `cx` (no valid span: a no-op tracer),
+/// and the header value to echo when `echo`.
+#[cold]
+#[inline(never)]
+fn generated(cx: &mut Context, echo: bool) -> Option<HeaderValue> {
     let id = CorrelationId::generate();
-    let echoed = value(id.as_str().as_bytes());
+    let echoed = echo
+        .then(|| HeaderValue::from_bytes(id.as_str().as_bytes()).ok())
+        .flatten();
     *cx = cx.with_correlation_id(id);
     echoed
 }

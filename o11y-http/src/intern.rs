@@ -201,6 +201,20 @@ impl WordHasher {
     }
 }
 
+/// The 1-7 bytes of `rest` in one word, read with fixed-size (overlapping)
+/// loads rather than a copy of variable length, which is a call to `memcpy`.
+/// Equal bytes give equal words; the caller mixes the length in.
+fn tail(rest: &[u8]) -> u64 {
+    let u32_at = |b: Option<&[u8; 4]>| b.map_or(0, |b| u64::from(u32::from_le_bytes(*b)));
+    match rest {
+        [] => 0,
+        [a] => u64::from(*a),
+        [a, b] => u64::from(*a) | u64::from(*b) << 8,
+        [a, b, c] => u64::from(*a) | u64::from(*b) << 8 | u64::from(*c) << 16,
+        _ => u32_at(rest.first_chunk()) | u32_at(rest.last_chunk()) << 32,
+    }
+}
+
 impl Hasher for WordHasher {
     fn finish(&self) -> u64 {
         // Fold the high bits down: hashbrown takes its buckets from the low
@@ -217,11 +231,7 @@ impl Hasher for WordHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            if let Some(dst) = word.get_mut(..rest.len()) {
-                dst.copy_from_slice(rest);
-            }
-            self.add(u64::from_le_bytes(word));
+            self.add(tail(rest) ^ (rest.len() as u64) << 56);
         }
     }
 
@@ -285,5 +295,28 @@ mod tests {
         ];
         let hashes: std::collections::HashSet<u64> = keys.iter().map(|k| h(k)).collect();
         assert_eq!(hashes.len(), keys.len());
+    }
+
+    #[test]
+    fn every_byte_of_a_key_counts() {
+        let h = |s: &[u8]| {
+            let mut hasher = Words(1).build_hasher();
+            hasher.write(s);
+            hasher.finish()
+        };
+        for len in 1..=17 {
+            let key: Vec<u8> = (0..len).map(|i| b'a' + i as u8).collect();
+            for at in 0..len {
+                let mut other = key.clone();
+                other[at] = b'#';
+                assert_ne!(h(&key), h(&other), "length {len}, byte {at}");
+            }
+            assert_ne!(
+                h(&key),
+                h(&key[..len - 1]),
+                "length {len} against {}",
+                len - 1
+            );
+        }
     }
 }

@@ -72,17 +72,52 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        if self.config.filter.is_some() || self.config.route.is_some() {
+            return self.call_hooked(req);
+        }
+        self.call_traced(req, None)
+    }
+}
+
+impl<S> Server<S> {
+    /// `call` with the user's hooks, which take the request's `Parts`: only
+    /// then is the request split (its head moved out and back).
+    #[inline(never)]
+    fn call_hooked<ReqB, ResB>(&mut self, req: Request<ReqB>) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        ReqB: http_body::Body,
+        ResB: http_body::Body,
+    {
         let (parts, body) = req.into_parts();
         let config = &self.config;
         if config.filter.as_ref().is_some_and(|keep| !keep(&parts)) {
             return ResponseFuture::untraced(self.inner.call(Request::from_parts(parts, body)));
         }
+        let custom = config.route.as_ref().and_then(|f| f(&parts));
+        self.call_traced(Request::from_parts(parts, body), custom)
+    }
+
+    /// `call`, traced; `custom_route`: the user's route function's answer.
+    #[inline]
+    fn call_traced<ReqB, ResB>(
+        &mut self,
+        req: Request<ReqB>,
+        custom_route: Option<String>,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        ReqB: http_body::Body,
+        ResB: http_body::Body,
+    {
+        let config = &self.config;
         let start = Instant::now();
+        let parts = Head::of(&req);
         let extracted = config
             .propagator()
-            .extract_headers_with_context(&Context::new(), &parts.headers);
-        let method = sc::method(&parts.method);
-        let route = route(config, &parts);
+            .extract_headers_with_context(&Context::new(), parts.headers);
+        let method = sc::method(parts.method);
+        let route = route(custom_route, &parts);
         let remote = extracted.span().span_context().clone();
         let public = config.public_endpoint && remote.is_valid();
         // The correlation id the request brings: a stored one (it differs
@@ -142,14 +177,14 @@ where
         let request_size = config
             .body_sizes
             .then(|| {
-                http_body::Body::size_hint(&body)
+                http_body::Body::size_hint(req.body())
                     .exact()
-                    .or_else(|| content_length(&parts.headers))
+                    .or_else(|| content_length(parts.headers))
             })
             .flatten();
         let future = {
             let _attached = cx.clone().attach();
-            self.inner.call(Request::from_parts(parts, body))
+            self.inner.call(req)
         };
         // Counted from here on; dropping `Traced` (done or cancelled) uncounts
         // it. After the inner `call`, so that a panic in it leaves no count.
@@ -265,16 +300,39 @@ impl Route {
     }
 }
 
-/// The route template: the span name, its `http.route` and the metric
-/// attributes share it.
-fn route(config: &Config, parts: &http::request::Parts) -> Option<Route> {
-    if let Some(route) = config.route.as_ref().and_then(|f| f(parts)) {
+/// What the layer reads of a request, borrowed from it whole (no split).
+struct Head<'a> {
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    version: http::Version,
+    headers: &'a http::HeaderMap,
+    extensions: &'a http::Extensions,
+}
+
+impl<'a> Head<'a> {
+    fn of<B>(req: &'a Request<B>) -> Self {
+        Self {
+            method: req.method(),
+            uri: req.uri(),
+            version: req.version(),
+            headers: req.headers(),
+            extensions: req.extensions(),
+        }
+    }
+}
+
+/// The route template (the user's function's, else axum's matched path):
+/// the span name, its `http.route` and the metric attributes share it.
+fn route(custom: Option<String>, parts: &Head<'_>) -> Option<Route> {
+    if let Some(route) = custom {
         return Some(Route::new(&route));
     }
     #[cfg(feature = "axum")]
     if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
         return Some(Route::new(matched.as_str()));
     }
+    #[cfg(not(feature = "axum"))]
+    let _ = parts;
     None
 }
 
@@ -293,7 +351,7 @@ fn repeated(table: &intern::Strings, value: &str) -> Value {
 
 fn request_attributes(
     config: &Config,
-    parts: &http::request::Parts,
+    parts: &Head<'_>,
     method: &'static str,
     route: Option<&Route>,
     correlation: Value,
@@ -334,7 +392,7 @@ fn request_attributes(
             attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
         }
     }
-    if let Some(client) = sc::client_address(parts) {
+    if let Some(client) = sc::client_address(parts.headers, parts.extensions) {
         let text = sc::IpText::new(client);
         attrs.push(KeyValue::new(
             sc::CLIENT_ADDRESS,

@@ -1,35 +1,5 @@
 #!/usr/bin/env bash
 # Distinct cache lines (code and data) a request touches, per server variant,
-# and how many each adds to bare axum serving the same requests. Callgrind's
-# cache simulation with a 512 KiB last-level cache (the L2 of this machine's
-# cores), and 1 MiB read between two requests so that each starts cold, as
-# under load, where the kernel's network path runs between two requests.
-# Deterministic; the counts are last-level misses (instruction + data reads
-# and writes) per request.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-cargo bench -p o11y-http --bench server_instructions --no-run >/dev/null 2>&1
-bin=$(ls -t target/release/deps/server_instructions-* | grep -v '\.d$' | head -n1)
-n=${N:-500}
-export O11Y_BENCH_EVICT=1024
-count() {
-  local out
-  out=$(mktemp)
-  valgrind --tool=callgrind --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=524288,8,64 \
-    --callgrind-out-file="$out" "$bin" "$1" "$2" >/dev/null 2>&1
-  # Totals line: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
-  awk '/^summary:/ { print $8 + $9 + $10 }' "$out"
-  rm -f "$out"
-}
-per_request() { local a b; a=$(count "$1" 0); b=$(count "$1" "$n"); echo $(( (b - a) / n )); }
-root() { case $1 in *_root | *_10pct_sampled | *_unsampled) return 0 ;; *) return 1 ;; esac; }
-bare=$(per_request bare_axum)
-bare_root=$(per_request bare_axum_root)
-printf '%-36s %12s %10s\n' variant lines/request added
-printf '%-36s %12d %10s\n' bare_axum "$bare" ""
-printf '%-36s %12d %10s\n' bare_axum_root "$bare_root" ""
-for v in o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower; do
-  c=$(per_request "$v")
-  base=$bare; root "$v" && base=$bare_root
-  printf '%-36s %12d %10d\n' "$v" "$c" $((c - base))
-done
+# and how many each adds to bare axum serving the same requests; see
+# instructions.sh for how they are counted.
+MEASURE=cache_lines exec bash "$(dirname "$0")/instructions.sh"

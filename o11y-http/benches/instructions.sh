@@ -2,17 +2,45 @@
 # Instructions per request for each server variant (callgrind, deterministic),
 # and what each adds to bare axum serving the same requests: variants whose
 # requests start traces (no `traceparent`) compare with bare_axum_root.
+#
+# MEASURE=cache_lines counts instead the distinct cache lines (code and data)
+# a request touches: callgrind's cache simulation with a 512 KiB last-level
+# cache (the L2 of this machine's cores), and 1 MiB read between two requests
+# so that each starts cold, as under load, where the kernel's network path
+# runs between two requests. The counts are last-level misses (instruction
+# and data reads and writes) per request; `cache_lines.sh` runs this.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo bench -p o11y-http --bench server_instructions --no-run >/dev/null 2>&1
 bin=$(ls -t target/release/deps/server_instructions-* | grep -v '\.d$' | head -n1)
-n=${N:-2000}
-count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 | awk '/Collected/ { print $4 }'; }
+measure=${MEASURE:-instructions}
+case $measure in
+  instructions)
+    n=${N:-2000}
+    unit=instr/request
+    count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 | awk '/Collected/ { print $4 }'; }
+    ;;
+  cache_lines)
+    n=${N:-500}
+    unit=lines/request
+    export O11Y_BENCH_EVICT=1024
+    count() {
+      local out
+      out=$(mktemp)
+      valgrind --tool=callgrind --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=524288,8,64 \
+        --callgrind-out-file="$out" "$bin" "$1" "$2" >/dev/null 2>&1
+      # Totals: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+      awk '/^summary:/ { print $8 + $9 + $10 }' "$out"
+      rm -f "$out"
+    }
+    ;;
+  *) echo "MEASURE is instructions or cache_lines" >&2; exit 2 ;;
+esac
 per_request() { local a b; a=$(count "$1" 0); b=$(count "$1" "$n"); echo $(( (b - a) / n )); }
 root() { case $1 in *_root | *_10pct_sampled | *_unsampled) return 0 ;; *) return 1 ;; esac; }
 bare=$(per_request bare_axum)
 bare_root=$(per_request bare_axum_root)
-printf '%-36s %12s %10s\n' variant instr/request added
+printf '%-36s %12s %10s\n' variant "$unit" added
 printf '%-36s %12d %10s\n' bare_axum "$bare" ""
 printf '%-36s %12d %10s\n' bare_axum_root "$bare_root" ""
 for v in o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower; do

@@ -349,6 +349,28 @@ fn repeated(table: &intern::Strings, value: &str) -> Value {
     }
 }
 
+/// `ip` as an attribute value: the calling thread's last client address
+/// first (behind a proxy or inside a system, callers are few), so a repeated
+/// caller is neither formatted nor looked up again; else interned.
+fn client_text(ip: std::net::IpAddr) -> Value {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(std::net::IpAddr, &'static str)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    let last = LAST.try_with(std::cell::Cell::get).ok().flatten();
+    if let Some((_, text)) = last.filter(|(last, _)| *last == ip) {
+        return Value::from(text);
+    }
+    let text = sc::IpText::new(ip);
+    match CLIENTS.get(text.as_str()) {
+        Some(interned) => {
+            let _ = LAST.try_with(|l| l.set(Some((ip, interned))));
+            Value::from(interned)
+        }
+        None => Value::from(text.as_str().to_owned()),
+    }
+}
+
 fn request_attributes(
     config: &Config,
     parts: &Head<'_>,
@@ -393,11 +415,7 @@ fn request_attributes(
         }
     }
     if let Some(client) = sc::client_address(parts.headers, parts.extensions) {
-        let text = sc::IpText::new(client);
-        attrs.push(KeyValue::new(
-            sc::CLIENT_ADDRESS,
-            repeated(&CLIENTS, text.as_str()),
-        ));
+        attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, client_text(client)));
     }
     if let Some(ua) = parts
         .headers
@@ -447,4 +465,22 @@ pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_addresses_alternate_and_repeat_correctly() {
+        let a: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8::7".parse().unwrap();
+        for ip in [a, a, b, a, b, b] {
+            assert_eq!(client_text(ip).as_str(), ip.to_string());
+        }
+        let (Value::String(x), Value::String(y)) = (client_text(a), client_text(a)) else {
+            panic!("a string value");
+        };
+        assert!(std::ptr::eq(x.as_str(), y.as_str()), "interned once");
+    }
 }

@@ -245,8 +245,15 @@ mod tests {
 
     #[test]
     fn the_register_decode_agrees_with_the_table_for_every_byte_at_every_place() {
-        for base in [*b"0123456789abcdef", *b"fedcba9876543210", *b"00000000ffffffff"] {
-            assert_eq!(hex16(&base), hex_bytes::<8>(&base, 0).map(u64::from_be_bytes));
+        for base in [
+            *b"0123456789abcdef",
+            *b"fedcba9876543210",
+            *b"00000000ffffffff",
+        ] {
+            assert_eq!(
+                hex16(&base),
+                hex_bytes::<8>(&base, 0).map(u64::from_be_bytes)
+            );
             assert!(hex16(&base).is_some());
             for at in 0..16 {
                 for v in 0..=255u8 {

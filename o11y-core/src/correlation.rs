@@ -170,28 +170,7 @@ impl std::str::FromStr for CorrelationId {
 }
 
 fn hex32(trace_id: TraceId) -> [u8; 32] {
-    let bytes = u128::from_be_bytes(trace_id.to_bytes());
-    let mut out = [0u8; 32];
-    let (hi, lo) = out.split_at_mut(16);
-    hi.copy_from_slice(&hex16((bytes >> 64) as u64));
-    lo.copy_from_slice(&hex16(bytes as u64));
-    out
-}
-
-/// The 16 lowercase hex digits of `v`, most significant first, computed in
-/// registers: no table (a random id would touch most lines of one, cold
-/// after the kernel's network path has run) and a few dozen instructions.
-fn hex16(v: u64) -> [u8; 16] {
-    const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
-    // Spread each nibble into a byte of its own, in order.
-    let mut x = u128::from(v);
-    x = (x | (x << 32)) & 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
-    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
-    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff;
-    x = (x | (x << 4)) & (ONES * 0x0f);
-    // Digits 10-15 jump from past '9' to 'a': 39 more.
-    let letters = ((x + ONES * 6) >> 4) & ONES;
-    (x + ONES * u128::from(b'0') + letters * u128::from(b'a' - b'9' - 1)).to_be_bytes()
+    crate::hex::encode_u128(u128::from_be_bytes(trace_id.to_bytes()))
 }
 
 /// A context's correlation id, borrowed: the stored one, or its trace id

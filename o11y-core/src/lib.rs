@@ -30,6 +30,7 @@
 pub mod config;
 mod correlation;
 mod error;
+mod hex;
 mod init;
 pub mod propagation;
 pub mod sampler;

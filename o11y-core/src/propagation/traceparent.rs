@@ -8,6 +8,7 @@
 //! assert_eq!(tp.encode().as_str(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
 //! ```
 
+use crate::hex;
 use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
 
 /// Length of a version-00 `traceparent` value.
@@ -112,11 +113,15 @@ impl Traceparent {
     pub fn encode(&self) -> EncodedTraceparent {
         let mut out = [0u8; TRACEPARENT_LEN];
         out[..3].copy_from_slice(b"00-");
-        write_hex(&mut out[3..35], &self.trace_id.to_bytes());
+        out[3..35].copy_from_slice(&hex::encode_u128(u128::from_be_bytes(
+            self.trace_id.to_bytes(),
+        )));
         out[35] = b'-';
-        write_hex(&mut out[36..52], &self.span_id.to_bytes());
+        out[36..52].copy_from_slice(&hex::encode_u64(u64::from_be_bytes(
+            self.span_id.to_bytes(),
+        )));
         out[52] = b'-';
-        write_hex(&mut out[53..55], &[self.flags.to_u8()]);
+        out[53..55].copy_from_slice(&hex::encode_u64(u64::from(self.flags.to_u8()))[14..]);
         EncodedTraceparent(out)
     }
 }
@@ -154,54 +159,20 @@ impl std::fmt::Debug for EncodedTraceparent {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-#[allow(clippy::indexing_slicing)] // a nibble always indexes the 16-entry table
-fn write_hex(out: &mut [u8], bytes: &[u8]) {
-    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
-    }
-}
-
-/// Value of each lowercase hex digit; 0xff for anything else (uppercase included).
-#[allow(clippy::indexing_slicing)] // constant indices below 256
-const UNHEX: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
-/// Decodes `N` bytes from `2 * N` hex digits at `at`, without branching per digit.
-#[inline]
-#[allow(clippy::indexing_slicing)] // a u8 always indexes a 256-entry table; chunks_exact(2) yields pairs
-fn hex_bytes<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
-    let digits = b.get(at..at + 2 * N)?;
-    let mut out = [0u8; N];
-    let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
-        bad |= hi | lo;
-        *o = hi << 4 | lo;
-    }
-    (bad & 0xf0 == 0).then_some(out)
-}
-
 fn hex_u8(b: &[u8], at: usize) -> Option<u8> {
-    hex_bytes::<1>(b, at).map(|[v]| v)
+    let [hi, lo] = *b.get(at..at.checked_add(2)?)? else {
+        return None;
+    };
+    // Two digits, after fourteen zeros.
+    let mut digits = [b'0'; 16];
+    let [.., h, l] = &mut digits;
+    (*h, *l) = (hi, lo);
+    hex::decode_u64(&digits).and_then(|v| u8::try_from(v).ok())
 }
 
 fn hex_u64(b: &[u8], at: usize) -> Option<u64> {
     let digits: &[u8; 16] = b.get(at..at.checked_add(16)?)?.try_into().ok()?;
-    hex16(digits)
+    hex::decode_u64(digits)
 }
 
 fn hex_u128(b: &[u8], at: usize) -> Option<u128> {
@@ -210,64 +181,9 @@ fn hex_u128(b: &[u8], at: usize) -> Option<u128> {
     Some(u128::from(hi) << 64 | u128::from(lo))
 }
 
-/// The value of 16 lowercase hex digits, all checked and decoded at once in
-/// one 128-bit register (SWAR): no table, and a few dozen instructions
-/// instead of 32 unrolled lookups. `None` for anything but `0-9a-f`.
-fn hex16(digits: &[u8; 16]) -> Option<u64> {
-    const ONES: u128 = u128::from_be_bytes([1; 16]);
-    const HIGH: u128 = ONES * 0x80;
-    let x = u128::from_be_bytes(*digits);
-    if x & HIGH != 0 {
-        return None;
-    }
-    // The high bit of each byte that is at least `k` (every byte is below
-    // 0x80, so the subtraction borrows across no byte).
-    let at_least = |k: u8| ((x | HIGH) - ONES * u128::from(k)) & HIGH;
-    let digit = at_least(b'0') & !at_least(b'9' + 1);
-    let letter = at_least(b'a') & !at_least(b'f' + 1);
-    if digit | letter != HIGH {
-        return None;
-    }
-    // '0'-'9' are 0x30-0x39 and 'a'-'f' 0x61-0x66: the low nibble, plus 9
-    // for a letter.
-    let mut n = (x & (ONES * 0x0f)) + (letter >> 7) * 9;
-    // Pairs of nibbles into bytes, then the bytes together.
-    n = (n | (n >> 4)) & 0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff;
-    n = (n | (n >> 8)) & 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
-    n = (n | (n >> 16)) & 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
-    n = (n | (n >> 32)) & 0x0000_0000_0000_0000_ffff_ffff_ffff_ffff;
-    u64::try_from(n).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_register_decode_agrees_with_the_table_for_every_byte_at_every_place() {
-        for base in [
-            *b"0123456789abcdef",
-            *b"fedcba9876543210",
-            *b"00000000ffffffff",
-        ] {
-            assert_eq!(
-                hex16(&base),
-                hex_bytes::<8>(&base, 0).map(u64::from_be_bytes)
-            );
-            assert!(hex16(&base).is_some());
-            for at in 0..16 {
-                for v in 0..=255u8 {
-                    let mut digits = base;
-                    digits[at] = v;
-                    assert_eq!(
-                        hex16(&digits),
-                        hex_bytes::<8>(&digits, 0).map(u64::from_be_bytes),
-                        "{digits:?}"
-                    );
-                }
-            }
-        }
-    }
 
     const TID: &str = "12345678901234567890123456789012";
     const SID: &str = "1234567890123456";

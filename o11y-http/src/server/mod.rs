@@ -112,12 +112,12 @@ impl<S> Server<S> {
     {
         let config = &self.config;
         let start = Instant::now();
-        let parts = Head::of(&req);
+        let head = Head::of(&req);
         let extracted = config
             .propagator()
-            .extract_headers_with_context(&Context::new(), parts.headers);
-        let method = sc::method(parts.method);
-        let route = route(custom_route, &parts);
+            .extract_headers_with_context(&Context::new(), head.headers);
+        let method = sc::method(head.method);
+        let route = route(custom_route, &head);
         let remote = extracted.span().span_context().clone();
         let public = config.public_endpoint && remote.is_valid();
         // The correlation id the request brings: a stored one (it differs
@@ -152,7 +152,7 @@ impl<S> Server<S> {
                         Value::from(id)
                     }
                 };
-                request_attributes(config, &parts, method, route.as_ref(), correlation)
+                request_attributes(config, &head, method, route.as_ref(), correlation)
             },
             started: Some(start),
             links,
@@ -168,7 +168,7 @@ impl<S> Server<S> {
             cx = cleaned(cx, *dup);
         }
         drop(extracted);
-        let scheme = if parts.uri.scheme_str() == Some("https") {
+        let scheme = if head.uri.scheme_str() == Some("https") {
             "https"
         } else {
             "http"
@@ -179,7 +179,7 @@ impl<S> Server<S> {
             .then(|| {
                 http_body::Body::size_hint(req.body())
                     .exact()
-                    .or_else(|| content_length(parts.headers))
+                    .or_else(|| content_length(head.headers))
             })
             .flatten();
         let future = {
@@ -323,16 +323,16 @@ impl<'a> Head<'a> {
 
 /// The route template (the user's function's, else axum's matched path):
 /// the span name, its `http.route` and the metric attributes share it.
-fn route(custom: Option<String>, parts: &Head<'_>) -> Option<Route> {
+fn route(custom: Option<String>, head: &Head<'_>) -> Option<Route> {
     if let Some(route) = custom {
         return Some(Route::new(&route));
     }
     #[cfg(feature = "axum")]
-    if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
+    if let Some(matched) = head.extensions.get::<axum::extract::MatchedPath>() {
         return Some(Route::new(matched.as_str()));
     }
     #[cfg(not(feature = "axum"))]
-    let _ = parts;
+    let _ = head;
     None
 }
 
@@ -373,7 +373,7 @@ fn client_text(ip: std::net::IpAddr) -> Value {
 
 fn request_attributes(
     config: &Config,
-    parts: &Head<'_>,
+    head: &Head<'_>,
     method: &'static str,
     route: Option<&Route>,
     correlation: Value,
@@ -381,13 +381,13 @@ fn request_attributes(
     let mut attrs = Vec::with_capacity(14);
     attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
     // A route without parameters is its own path: share its interned text.
-    let path = parts.uri.path();
+    let path = head.uri.path();
     let path = match route {
         Some(route) if route.as_str() == path => route.value(),
         _ => Value::from(path.to_owned()),
     };
     attrs.push(KeyValue::new(sc::URL_PATH, path));
-    let scheme = match parts.uri.scheme_str() {
+    let scheme = match head.uri.scheme_str() {
         None | Some("http") => Value::from("http"),
         Some("https") => Value::from("https"),
         Some(other) => Value::from(other.to_owned()),
@@ -397,13 +397,12 @@ fn request_attributes(
         attrs.push(KeyValue::new(sc::HTTP_ROUTE, route.value()));
     }
     if config.record_query {
-        if let Some(q) = parts.uri.query() {
+        if let Some(q) = head.uri.query() {
             attrs.push(KeyValue::new(sc::URL_QUERY, q.to_owned()));
         }
     }
-    let authority = parts.uri.authority().map(|a| a.as_str()).or_else(|| {
-        parts
-            .headers
+    let authority = head.uri.authority().map(|a| a.as_str()).or_else(|| {
+        head.headers
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
     });
@@ -414,10 +413,10 @@ fn request_attributes(
             attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
         }
     }
-    if let Some(client) = sc::client_address(parts.headers, parts.extensions) {
+    if let Some(client) = sc::client_address(head.headers, head.extensions) {
         attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, client_text(client)));
     }
-    if let Some(ua) = parts
+    if let Some(ua) = head
         .headers
         .get(http::header::USER_AGENT)
         .and_then(|h| h.to_str().ok())
@@ -427,12 +426,12 @@ fn request_attributes(
             repeated(&USER_AGENTS, ua),
         ));
     }
-    if let Some(v) = sc::protocol_version(parts.version) {
+    if let Some(v) = sc::protocol_version(head.version) {
         attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, v));
     }
     attrs.push(KeyValue::new(sc::CORRELATION_ID, correlation));
     for name in &config.capture {
-        let values: Vec<opentelemetry::StringValue> = parts
+        let values: Vec<opentelemetry::StringValue> = head
             .headers
             .get_all(name)
             .iter()

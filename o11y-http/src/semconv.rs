@@ -45,17 +45,42 @@ pub(crate) fn protocol_version(v: Version) -> Option<&'static str> {
     }
 }
 
-/// `host[:port]` split for `server.address` / `server.port`.
+/// `host[:port]` split for `server.address` / `server.port`. A port is the
+/// digits after the last `:`, except inside a bracketed IPv6 literal; an
+/// authority whose port does not parse is kept whole, without a port.
 pub(crate) fn host_port(authority: &str) -> (&str, Option<u16>) {
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-            match port.parse() {
-                Ok(p) => (host, Some(p)),
-                Err(_) => (authority, None),
-            }
-        }
-        _ => (authority, None),
+    // A byte loop from the end: the authority is short, and this runs on
+    // every sampled request.
+    let bytes = authority.as_bytes();
+    let Some(colon) = bytes.iter().rposition(|&b| b == b':') else {
+        return (authority, None);
+    };
+    let (host, port) = (&bytes[..colon], &bytes[colon + 1..]);
+    if host.ends_with(b"]") && !bytes.starts_with(b"[") {
+        return (authority, None);
     }
+    match parse_port(port) {
+        Some(p) => (authority.get(..colon).unwrap_or(authority), Some(p)),
+        None => (authority, None),
+    }
+}
+
+/// One or more ASCII digits (RFC 3986 `port`) with a value up to 65535.
+fn parse_port(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value: u32 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u32::from(d - b'0');
+        if value > u32::from(u16::MAX) {
+            return None;
+        }
+    }
+    u16::try_from(value).ok()
 }
 
 /// The status code as text for `error.type` (three ASCII digits, no formatting machinery).
@@ -224,6 +249,51 @@ mod tests {
             let ip: std::net::IpAddr = ip.parse().unwrap();
             assert_eq!(IpText::new(ip).as_str(), ip.to_string());
         }
+    }
+
+    #[test]
+    fn host_port_splits_like_the_standard_parser() {
+        // Each case against `rsplit_once` and `str::parse` on digits only.
+        fn reference(authority: &str) -> (&str, Option<u16>) {
+            match authority.rsplit_once(':') {
+                Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+                    let digits = port.bytes().all(|b| b.is_ascii_digit());
+                    match port.parse().ok().filter(|_| digits) {
+                        Some(p) => (host, Some(p)),
+                        None => (authority, None),
+                    }
+                }
+                _ => (authority, None),
+            }
+        }
+        let cases = [
+            "api.local",
+            "api.local:8080",
+            "api.local:0",
+            "api.local:65535",
+            "api.local:65536",
+            "api.local:",
+            "api.local:80a",
+            "api.local:+80",
+            "api.local:008080",
+            "api.local:0000000000000080",
+            "api.local:4294967376",
+            "[::1]:8443",
+            "[::1]",
+            "[2001:db8::7]",
+            "::1]:80",
+            "a:b:99",
+            ":80",
+            "",
+            "h\u{e9}te:81",
+        ];
+        for authority in cases {
+            assert_eq!(host_port(authority), reference(authority), "{authority:?}");
+        }
+        assert_eq!(host_port("api.local:8080"), ("api.local", Some(8080)));
+        assert_eq!(host_port("[::1]:8443"), ("[::1]", Some(8443)));
+        assert_eq!(host_port("api.local:99999"), ("api.local:99999", None));
+        assert_eq!(host_port("api.local:+80"), ("api.local:+80", None));
     }
 
     #[test]

@@ -23,6 +23,18 @@ pub(crate) enum AnyTracer {
     Boxed(Arc<BoxedTracer>),
 }
 
+/// How a span started, which tells how it ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Started {
+    /// Nothing is recorded: the context holds only the span's identity.
+    NotRecording,
+    /// Recorded from this wall time (the caller's instant): it ends at this
+    /// time plus the duration the caller measures.
+    At(SystemTime),
+    /// Recorded on the SDK's clock: it ends on the SDK's clock too.
+    SdkClock,
+}
+
 /// What a span is made of; the name and attributes are computed only when
 /// the span is recorded (the attributes from the span's trace id).
 pub(crate) struct SpanStart<'a, N, A> {
@@ -61,10 +73,8 @@ impl AnyTracer {
     }
 
     /// Starts the span as a child of `start.parent` and returns the context
-    /// holding it, with the span's start time when it was taken from
-    /// `start.started` (`None`: the SDK read the clock, or nothing is
-    /// recorded; end the span with the SDK's clock too).
-    pub(crate) fn start<N, A>(&self, start: SpanStart<'_, N, A>) -> (Context, Option<SystemTime>)
+    /// holding it, and how it started.
+    pub(crate) fn start<N, A>(&self, start: SpanStart<'_, N, A>) -> (Context, Started)
     where
         N: FnOnce() -> Option<Cow<'static, str>>,
         A: FnOnce(TraceId) -> Vec<KeyValue>,
@@ -76,7 +86,7 @@ impl AnyTracer {
     }
 }
 
-fn start_with<T, N, A>(tracer: &T, start: SpanStart<'_, N, A>) -> (Context, Option<SystemTime>)
+fn start_with<T, N, A>(tracer: &T, start: SpanStart<'_, N, A>) -> (Context, Started)
 where
     T: Tracer,
     T::Span: Send + Sync + 'static,
@@ -123,7 +133,10 @@ where
         // injection need), not the span object behind a lock and a box.
         let identity = span.span_context().clone();
         drop(span);
-        return (parent.with_remote_span_context(identity), None);
+        return (
+            parent.with_remote_span_context(identity),
+            Started::NotRecording,
+        );
     }
     if let Some(n) = name.and_then(|f| f()) {
         span.update_name(n);
@@ -131,5 +144,6 @@ where
     if let Some(attributes) = attributes {
         span.set_attributes(attributes(span.span_context().trace_id()));
     }
-    (parent.with_span(span), start_time)
+    let started = start_time.map_or(Started::SdkClock, Started::At);
+    (parent.with_span(span), started)
 }

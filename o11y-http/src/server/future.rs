@@ -8,7 +8,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context as TaskContext, Poll},
-    time::{Instant, SystemTime},
+    time::Instant,
 };
 
 use http::{HeaderName, HeaderValue, Response};
@@ -19,7 +19,7 @@ use opentelemetry::{
 };
 use pin_project_lite::pin_project;
 
-use crate::{metrics::DurationKey, semconv as sc};
+use crate::{metrics::DurationKey, semconv as sc, tracer::Started};
 
 /// What the metric attributes of a request are made of.
 pub(crate) struct MetricKey {
@@ -58,9 +58,8 @@ impl MetricKey {
 pub(crate) struct Traced {
     pub(crate) cx: Context,
     pub(crate) start: Instant,
-    /// The span's start time, when it was `start` in wall time: it ends at
-    /// `start_time` plus the measured duration (`None`: the SDK's clock).
-    pub(crate) start_time: Option<SystemTime>,
+    /// How the span started: whether it records, and on which clock it ends.
+    pub(crate) started: Started,
     /// One `Arc` for every setting and instrument.
     pub(crate) config: Arc<super::Config>,
     pub(crate) metric: MetricKey,
@@ -149,10 +148,12 @@ fn finish<B: http_body::Body, E>(
     match result {
         Ok(mut response) => {
             let code = response.status().as_u16();
-            span.set_attribute(KeyValue::new(
-                sc::HTTP_RESPONSE_STATUS_CODE,
-                i64::from(code),
-            ));
+            if t.started != Started::NotRecording {
+                span.set_attribute(KeyValue::new(
+                    sc::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(code),
+                ));
+            }
             // A 5xx's error type is its status text: the status alone keys it.
             let error = (code >= 500).then(|| sc::status_text(code));
             if let Some(error) = &error {
@@ -263,10 +264,10 @@ fn end(
             .duration
             .record_unbound(elapsed.as_secs_f64(), &attributes());
     }
-    match t.start_time {
-        Some(start_time) => span.end_with_timestamp(start_time + elapsed),
-        // `end` reads the clock first, even for a span that records nothing.
-        None if span.is_recording() => span.end(),
-        None => {}
+    match t.started {
+        Started::At(start_time) => span.end_with_timestamp(start_time + elapsed),
+        Started::SdkClock => span.end(),
+        // `end` would read the clock first, though nothing is recorded.
+        Started::NotRecording => {}
     }
 }

@@ -139,7 +139,7 @@ impl<S> Server<S> {
         let mut implied = None;
         // A span following a sampled caller starts at `start` and ends at
         // start + the measured duration; any other has the SDK's clock.
-        let (cx, start_time) = config.tracer.start(SpanStart {
+        let (cx, started) = config.tracer.start(SpanStart {
             kind: SpanKind::Server,
             short_name: method,
             name: || route.as_ref().map(|r| r.span_name(method)),
@@ -194,7 +194,7 @@ impl<S> Server<S> {
             future::Traced {
                 cx,
                 start,
-                start_time,
+                started,
                 config: config.clone(),
                 metric: future::MetricKey {
                     method,
@@ -430,9 +430,19 @@ fn request_attributes(
         attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, v));
     }
     attrs.push(KeyValue::new(sc::CORRELATION_ID, correlation));
+    if !config.capture.is_empty() {
+        captured_headers(config, head.headers, &mut attrs);
+    }
+    attrs
+}
+
+/// The headers the user asked to record, as `http.request.header.<name>`
+/// attributes, redacted where they must be (out of line: most services
+/// capture none).
+#[inline(never)]
+fn captured_headers(config: &Config, headers: &http::HeaderMap, attrs: &mut Vec<KeyValue>) {
     for name in &config.capture {
-        let values: Vec<opentelemetry::StringValue> = head
-            .headers
+        let values: Vec<opentelemetry::StringValue> = headers
             .get_all(name)
             .iter()
             .map(|v| {
@@ -452,7 +462,6 @@ fn request_attributes(
             ));
         }
     }
-    attrs
 }
 
 /// The `Content-Length` of a message, when it has a valid one.

@@ -55,7 +55,8 @@ pub(crate) fn host_port(authority: &str) -> (&str, Option<u16>) {
     let Some(colon) = bytes.iter().rposition(|&b| b == b':') else {
         return (authority, None);
     };
-    let (host, port) = (&bytes[..colon], &bytes[colon + 1..]);
+    let (host, port) = bytes.split_at(colon);
+    let port = port.get(1..).unwrap_or_default();
     if host.ends_with(b"]") && !bytes.starts_with(b"[") {
         return (authority, None);
     }

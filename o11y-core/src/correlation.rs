@@ -184,6 +184,14 @@ enum Repr<'a> {
     Trace([u8; 32]),
 }
 
+impl CorrelationRef<'static> {
+    /// The id a trace has when none is stored: its trace id, as 32 lowercase
+    /// hex digits, written out on the stack (nothing allocated).
+    pub fn from_trace_id(trace_id: TraceId) -> Self {
+        Self(Repr::Trace(hex32(trace_id)))
+    }
+}
+
 impl CorrelationRef<'_> {
     /// The id as text.
     pub fn as_str(&self) -> &str {

@@ -170,8 +170,37 @@ struct Cached {
     id: u64,
     slot: usize,
     status: u16,
-    route: Option<Box<str>>,
+    route: CachedRoute,
     histogram: BoundHistogram<f64>,
+}
+
+/// The route of a cached entry: an interned template by its address (it
+/// lives as long as the process and no other template has it), any other
+/// by its text.
+#[derive(PartialEq)]
+enum CachedRoute {
+    None,
+    Interned(usize),
+    Other(Box<str>),
+}
+
+impl CachedRoute {
+    fn of(route: RouteKey<'_>) -> Self {
+        match route {
+            RouteKey::None => Self::None,
+            RouteKey::Interned(r) => Self::Interned(r.as_ptr() as usize),
+            RouteKey::Other(r) => Self::Other(r.into()),
+        }
+    }
+
+    fn is(&self, route: RouteKey<'_>) -> bool {
+        match (self, route) {
+            (Self::None, RouteKey::None) => true,
+            (Self::Interned(at), RouteKey::Interned(r)) => *at == r.as_ptr() as usize,
+            (Self::Other(text), RouteKey::Other(r)) => **text == *r,
+            _ => false,
+        }
+    }
 }
 
 const CACHE_WAYS: usize = 32;
@@ -191,8 +220,29 @@ thread_local! {
 /// What identifies a duration's attribute set.
 pub(crate) struct DurationKey<'a> {
     pub(crate) slot: usize,
-    pub(crate) route: Option<&'a str>,
+    pub(crate) route: RouteKey<'a>,
     pub(crate) status: u16,
+}
+
+/// A duration's route template.
+#[derive(Clone, Copy)]
+pub(crate) enum RouteKey<'a> {
+    None,
+    /// From the intern table: one address per template, kept for the
+    /// process's life, so the thread's cache keys it by address (no hashing
+    /// or comparing of its text).
+    Interned(&'static str),
+    Other(&'a str),
+}
+
+impl RouteKey<'_> {
+    fn text(&self) -> Option<&str> {
+        match self {
+            Self::None => None,
+            Self::Interned(r) => Some(r),
+            Self::Other(r) => Some(r),
+        }
+    }
 }
 
 impl BoundDurations {
@@ -228,7 +278,7 @@ impl BoundDurations {
                     && entry.id == self.id
                     && entry.slot == key.slot
                     && entry.status == key.status
-                    && entry.route.as_deref() == key.route;
+                    && entry.route.is(key.route);
                 same.then(|| entry.histogram.record(secs))
             })
             .ok()
@@ -245,7 +295,7 @@ impl BoundDurations {
                             id: self.id,
                             slot: key.slot,
                             status: key.status,
-                            route: key.route.map(Box::from),
+                            route: CachedRoute::of(key.route),
                             histogram,
                         });
                     }
@@ -256,7 +306,11 @@ impl BoundDurations {
 
     fn cache_hash(&self, key: &DurationKey<'_>) -> u64 {
         let mut h = Words::default().build_hasher();
-        h.write(key.route.unwrap_or("").as_bytes());
+        match key.route {
+            RouteKey::None => {}
+            RouteKey::Interned(r) => h.write_usize(r.as_ptr() as usize),
+            RouteKey::Other(r) => h.write(r.as_bytes()),
+        }
         h.write_u64(self.id);
         h.write_u64((key.slot as u64) << 16 | u64::from(key.status));
         h.finish()
@@ -270,7 +324,7 @@ impl BoundDurations {
         key: &DurationKey<'_>,
         attributes: impl FnOnce() -> Vec<KeyValue>,
     ) -> Option<BoundHistogram<f64>> {
-        let route = key.route.unwrap_or("");
+        let route = key.route.text().unwrap_or("");
         let matches = |b: &&Bound| b.slot == key.slot && b.status == key.status;
         {
             let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
@@ -376,10 +430,42 @@ mod tests {
     fn record(d: &BoundDurations, slot: usize, route: Option<&str>, status: u16, secs: f64) {
         let key = DurationKey {
             slot,
-            route,
+            route: route.map_or(RouteKey::None, RouteKey::Other),
             status,
         };
         d.record(secs, &key, || attrs(route, status));
+    }
+
+    fn record_interned(d: &BoundDurations, route: &'static str, status: u16, secs: f64) {
+        let key = DurationKey {
+            slot: 0,
+            route: RouteKey::Interned(route),
+            status,
+        };
+        d.record(secs, &key, || attrs(Some(route), status));
+    }
+
+    #[test]
+    fn interned_routes_are_told_apart_and_meet_their_copies() {
+        let (d, provider, exporter) = durations(true);
+        let a = crate::intern::route("/interned/a").map(|r| r.template);
+        let b = crate::intern::route("/interned/b").map(|r| r.template);
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("the intern table has room");
+        };
+        for _ in 0..2 {
+            record_interned(&d, a, 200, 1.0);
+            record_interned(&d, b, 200, 2.0);
+            // The same text, not interned (a full table): the same point.
+            record(&d, 0, Some("/interned/a"), 200, 4.0);
+        }
+        assert_eq!(
+            points(&provider, &exporter),
+            vec![
+                ("m=GET,r=/interned/a,s=200".to_owned(), 4, 10.0),
+                ("m=GET,r=/interned/b,s=200".to_owned(), 2, 4.0),
+            ]
+        );
     }
 
     #[test]

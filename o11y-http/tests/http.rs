@@ -698,13 +698,14 @@ async fn unsampled_requests_still_have_a_span_identity() {
     let addr = serve(router).await;
     let parent = "00f067aa0ba902b7";
     let traceparent = format!("00-{TID}-{parent}-00");
-    let (status, _, body) = send(
+    let (status, headers, body) = send(
         &raw_client(),
         format!("http://{addr}/who"),
         &[("traceparent", &traceparent)],
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-trace-id"], TID, "the trace id echoed");
     let parts: Vec<&str> = body.split('-').collect();
     assert_eq!(parts[0], TID, "the caller's trace");
     assert_ne!(parts[1], parent, "a span id of its own");

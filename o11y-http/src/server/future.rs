@@ -19,7 +19,11 @@ use opentelemetry::{
 };
 use pin_project_lite::pin_project;
 
-use crate::{metrics::DurationKey, semconv as sc, tracer::Started};
+use crate::{
+    metrics::{DurationKey, RouteKey},
+    semconv as sc,
+    tracer::Started,
+};
 
 /// What the metric attributes of a request are made of.
 pub(crate) struct MetricKey {
@@ -253,7 +257,11 @@ fn end(
     if bindable {
         let key = DurationKey {
             slot: t.metric.slot,
-            route: t.metric.route.as_ref().map(super::Route::as_str),
+            route: match &t.metric.route {
+                None => RouteKey::None,
+                Some(super::Route::Interned(r)) => RouteKey::Interned(r.template),
+                Some(super::Route::Owned(r)) => RouteKey::Other(r),
+            },
             status,
         };
         let secs = elapsed.as_secs_f64();

@@ -12,7 +12,9 @@ use std::{
 };
 
 use http::{HeaderValue, Request, Response};
-use o11y_core::{CorrelationContextExt, CorrelationId, propagation::DuplicateTraceparent};
+use o11y_core::{
+    CorrelationContextExt, CorrelationId, CorrelationRef, propagation::DuplicateTraceparent,
+};
 use opentelemetry::{
     Context, KeyValue, StringValue, Value,
     trace::{Link, SpanKind, TraceContextExt},
@@ -158,12 +160,13 @@ impl<S> Server<S> {
             links,
             parent,
         });
+        let stored = carried.is_some();
         // Off a public endpoint the parent's stored id is in `cx` already.
         let mut cx = match carried {
             Some(id) if public => cx.with_correlation_id(id),
             _ => cx,
         };
-        let correlation = correlation_to_echo(config, &mut cx, implied.as_ref());
+        let correlation = correlation_to_echo(config, &mut cx, implied.as_ref(), stored);
         if let Some(dup) = DuplicateTraceparent::in_context(&extracted) {
             cx = cleaned(cx, *dup);
         }
@@ -227,17 +230,27 @@ fn cleaned(cx: Context, dup: DuplicateTraceparent) -> Context {
 
 /// The correlation id of `cx` as the value of the echoed header (whose name
 /// is the propagator's; `None` when it has none). `implied`: the id the
-/// span's attributes made already. A context without any id (a no-op tracer
-/// gives no valid span) gets one of its own.
+/// span's attributes made already; `stored`: whether `cx` holds an id of its
+/// own (otherwise its id is its trace id). A context without any id (a no-op
+/// tracer gives no valid span) gets one of its own.
 fn correlation_to_echo(
     config: &Config,
     cx: &mut Context,
     implied: Option<&CorrelationId>,
+    stored: bool,
 ) -> Option<HeaderValue> {
     let echo = config.propagator().correlation_header().is_some();
     let value = |id: &[u8]| echo.then(|| HeaderValue::from_bytes(id).ok()).flatten();
     if let Some(id) = implied {
         return value(id.as_str().as_bytes());
+    }
+    if !stored {
+        // The trace id, straight from the span (no look-up of a stored id).
+        let span = cx.span();
+        let sc = span.span_context();
+        if sc.is_valid() {
+            return value(CorrelationRef::from_trace_id(sc.trace_id()).as_bytes());
+        }
     }
     if let Some(id) = cx.correlation() {
         return value(id.as_bytes());

@@ -108,33 +108,59 @@ pub(crate) fn span_name(method: &str, route: Option<&str>) -> String {
     }
 }
 
+/// The request headers the span's attributes read, found in one pass over
+/// a small map (instead of a hash look-up each, most of which miss).
+#[derive(Default)]
+pub(crate) struct RequestHeaders<'a> {
+    pub(crate) host: Option<&'a http::HeaderValue>,
+    pub(crate) user_agent: Option<&'a http::HeaderValue>,
+    forwarded: Option<&'a http::HeaderValue>,
+    x_forwarded_for: Option<&'a http::HeaderValue>,
+}
+
+static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
+impl<'a> RequestHeaders<'a> {
+    /// The first value of each; one pass when the map is small.
+    pub(crate) fn of(headers: &'a http::HeaderMap) -> Self {
+        use http::header::{FORWARDED, HOST, USER_AGENT};
+        if headers.len() > 16 {
+            return Self {
+                host: headers.get(HOST),
+                user_agent: headers.get(USER_AGENT),
+                forwarded: headers.get(FORWARDED),
+                x_forwarded_for: headers.get(&X_FORWARDED_FOR),
+            };
+        }
+        let mut found = Self::default();
+        for (name, value) in headers {
+            let slot = if *name == HOST {
+                &mut found.host
+            } else if *name == USER_AGENT {
+                &mut found.user_agent
+            } else if *name == FORWARDED {
+                &mut found.forwarded
+            } else if *name == X_FORWARDED_FOR {
+                &mut found.x_forwarded_for
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        found
+    }
+}
+
 /// `client.address`: the client behind any proxies when a proxy says so
 /// (`Forwarded: for=`, then the first `X-Forwarded-For` entry), else the
 /// peer of the connection when the server knows it (axum's `ConnectInfo`).
 /// Only a valid IP address is taken from a header: anything else in it is
 /// ignored, so a caller cannot put arbitrary text on the span.
 pub(crate) fn client_address(
-    headers: &http::HeaderMap,
+    headers: &RequestHeaders<'_>,
     extensions: &http::Extensions,
 ) -> Option<std::net::IpAddr> {
-    static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
-    let (forwarded, xff) = if headers.len() <= 16 {
-        // One pass over a small map, instead of two hash lookups that miss.
-        let (mut forwarded, mut xff) = (None, None);
-        for (name, value) in headers {
-            if *name == http::header::FORWARDED {
-                forwarded = forwarded.or(Some(value));
-            } else if *name == X_FORWARDED_FOR {
-                xff = xff.or(Some(value));
-            }
-        }
-        (forwarded, xff)
-    } else {
-        (
-            headers.get(http::header::FORWARDED),
-            headers.get(&X_FORWARDED_FOR),
-        )
-    };
+    let (forwarded, xff) = (headers.forwarded, headers.x_forwarded_for);
     let forwarded = forwarded
         .and_then(|v| v.to_str().ok())
         .and_then(forwarded_for);
@@ -298,6 +324,38 @@ mod tests {
     }
 
     #[test]
+    fn request_headers_are_the_first_values_in_small_and_large_maps() {
+        for filler in [0, 30] {
+            let mut h = http::HeaderMap::new();
+            for i in 0..filler {
+                h.append(
+                    http::HeaderName::try_from(format!("x-filler-{i}")).unwrap(),
+                    http::HeaderValue::from_static("f"),
+                );
+            }
+            for (name, value) in [
+                ("user-agent", "ua/1"),
+                ("host", "a.example"),
+                ("user-agent", "ua/2"),
+                ("forwarded", "for=192.0.2.1"),
+                ("x-forwarded-for", "198.51.100.9"),
+                ("host", "b.example"),
+            ] {
+                h.append(name, http::HeaderValue::from_static(value));
+            }
+            let found = RequestHeaders::of(&h);
+            let text = |v: Option<&http::HeaderValue>| v.map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(text(found.host).as_deref(), Some("a.example"), "{filler}");
+            assert_eq!(text(found.user_agent).as_deref(), Some("ua/1"), "{filler}");
+            assert_eq!(text(found.forwarded).as_deref(), Some("for=192.0.2.1"));
+            assert_eq!(text(found.x_forwarded_for).as_deref(), Some("198.51.100.9"));
+        }
+        let empty = http::HeaderMap::new();
+        let none = RequestHeaders::of(&empty);
+        assert!(none.host.is_none() && none.user_agent.is_none());
+    }
+
+    #[test]
     fn client_address_prefers_proxies_and_takes_only_ip_addresses() {
         type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
         let cases: [Case<'_>; 9] = [
@@ -331,7 +389,7 @@ mod tests {
         ];
         for (headers, want) in cases {
             let p = parts(headers);
-            let got = client_address(&p.headers, &p.extensions)
+            let got = client_address(&RequestHeaders::of(&p.headers), &p.extensions)
                 .map(|ip| IpText::new(ip).as_str().to_owned());
             assert_eq!(got.as_deref(), want, "{headers:?}");
         }

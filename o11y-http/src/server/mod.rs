@@ -414,11 +414,12 @@ fn request_attributes(
             attrs.push(KeyValue::new(sc::URL_QUERY, q.to_owned()));
         }
     }
-    let authority = head.uri.authority().map(|a| a.as_str()).or_else(|| {
-        head.headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-    });
+    let headers = sc::RequestHeaders::of(head.headers);
+    let authority = head
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.host.and_then(|h| h.to_str().ok()));
     if let Some(authority) = authority {
         let (host, port) = sc::host_port(authority);
         attrs.push(KeyValue::new(sc::SERVER_ADDRESS, repeated(&HOSTS, host)));
@@ -426,14 +427,10 @@ fn request_attributes(
             attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
         }
     }
-    if let Some(client) = sc::client_address(head.headers, head.extensions) {
+    if let Some(client) = sc::client_address(&headers, head.extensions) {
         attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, client_text(client)));
     }
-    if let Some(ua) = head
-        .headers
-        .get(http::header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-    {
+    if let Some(ua) = headers.user_agent.and_then(|h| h.to_str().ok()) {
         attrs.push(KeyValue::new(
             sc::USER_AGENT_ORIGINAL,
             repeated(&USER_AGENTS, ua),

@@ -36,13 +36,30 @@ pub(crate) const LIMIT: usize = 512;
 /// The longest key a table keeps, in bytes.
 pub(crate) const MAX_LEN: usize = 256;
 
+/// The most tables sharing one thread cache.
+const TABLES: usize = 8;
+
 /// A thread's cache of the entries it looked up last: (hash, table id, key,
-/// value). Tables with values of one type share one.
-type Cache<V> = [Cell<Option<(u64, u8, &'static str, &'static V)>>; WAYS];
+/// value), and for each table the entry it found last (a value that repeats
+/// from one request to the next is found there without hashing). Tables with
+/// values of one type share one.
+struct Cache<V: 'static> {
+    ways: [Cell<Option<(u64, u8, &'static str, &'static V)>>; WAYS],
+    last: [Cell<u8>; TABLES],
+}
+
+impl<V> Cache<V> {
+    const fn new() -> Self {
+        Self {
+            ways: [const { Cell::new(None) }; WAYS],
+            last: [const { Cell::new(0) }; TABLES],
+        }
+    }
+}
 
 thread_local! {
-    static STRINGS: Cache<()> = const { [const { Cell::new(None) }; WAYS] };
-    static ROUTES: Cache<Route> = const { [const { Cell::new(None) }; WAYS] };
+    static STRINGS: Cache<()> = const { Cache::new() };
+    static ROUTES: Cache<Route> = const { Cache::new() };
 }
 
 /// A bounded, process-wide table from text to a value made once from it.
@@ -54,8 +71,10 @@ pub(crate) struct Table<V: 'static> {
 }
 
 impl<V: Sync> Table<V> {
-    /// A table; `id` must differ from that of every other table sharing `cache`.
+    /// A table; `id` must differ from that of every other table sharing
+    /// `cache`, and be below [`TABLES`].
     const fn new(id: u8, cache: &'static LocalKey<Cache<V>>) -> Self {
+        assert!((id as usize) < TABLES, "a table id below TABLES");
         Self {
             id,
             cache,
@@ -70,13 +89,37 @@ impl<V: Sync> Table<V> {
         key: &str,
         make: impl FnOnce(&'static str) -> V,
     ) -> Option<(&'static str, &'static V)> {
+        let table = usize::from(self.id);
+        // This table's last entry on this thread: no hash.
+        let last = self
+            .cache
+            .try_with(|cache| {
+                let slot = usize::from(cache.last.get(table)?.get());
+                let (_, id, k, v) = cache.ways.get(slot)?.get()?;
+                (id == self.id && k == key).then_some((k, v))
+            })
+            .ok()
+            .flatten();
+        if last.is_some() {
+            return last;
+        }
         let hash = Words::default().hash_one(key);
         let slot = way(hash, WAYS);
+        let remember = |cache: &Cache<V>| {
+            if let Some(last) = cache.last.get(table) {
+                // `WAYS` is below 256.
+                last.set(slot as u8);
+            }
+        };
         let cached = self
             .cache
             .try_with(|cache| {
-                let (h, id, k, v) = cache.get(slot)?.get()?;
-                (h == hash && id == self.id && k == key).then_some((k, v))
+                let (h, id, k, v) = cache.ways.get(slot)?.get()?;
+                let hit = (h == hash && id == self.id && k == key).then_some((k, v));
+                if hit.is_some() {
+                    remember(cache);
+                }
+                hit
             })
             .ok()
             .flatten();
@@ -85,8 +128,9 @@ impl<V: Sync> Table<V> {
         }
         let (k, v) = self.lookup(key, make)?;
         let _ = self.cache.try_with(|cache| {
-            if let Some(c) = cache.get(slot) {
+            if let Some(c) = cache.ways.get(slot) {
                 c.set(Some((hash, self.id, k, v)));
+                remember(cache);
             }
         });
         Some((k, v))
@@ -250,7 +294,7 @@ mod tests {
 
     #[test]
     fn interns_once_and_stops_at_the_limit() {
-        static T: Strings = Strings::new(200);
+        static T: Strings = Strings::new(6);
         let a = T.get("GET /users/{id}").unwrap();
         let b = T.get(&String::from("GET /users/{id}")).unwrap();
         assert!(std::ptr::eq(a, b), "the same copy");
@@ -261,11 +305,41 @@ mod tests {
         assert_eq!(T.0.len(), LIMIT);
         assert_eq!(T.get("not yet seen"), None, "full");
         // Another table holding the same text hands out its own copy.
-        static U: Strings = Strings::new(201);
+        static U: Strings = Strings::new(7);
         let c = U.get("GET /users/{id}").unwrap();
         assert!(!std::ptr::eq(a, c));
         assert!(std::ptr::eq(U.get("GET /users/{id}").unwrap(), c));
         assert!(std::ptr::eq(T.get("GET /users/{id}").unwrap(), a), "kept");
+    }
+
+    #[test]
+    fn repeated_and_alternating_keys_find_their_own_entries() {
+        // Two tables sharing the thread's cache, keys repeated (the last
+        // entry path) and interleaved past the cache's size (entries
+        // replaced under each table's last entry).
+        static A: Strings = Strings::new(4);
+        static B: Strings = Strings::new(5);
+        let first: Vec<(&str, &str)> = (0..8)
+            .map(|i| {
+                let k = format!("key-{i}");
+                (A.get(&k).unwrap(), B.get(&k).unwrap())
+            })
+            .collect();
+        for round in 0..3 {
+            for i in 0..WAYS * 2 {
+                let k = format!("key-{}", i % (WAYS + 3));
+                for _ in 0..2 {
+                    let (a, b) = (A.get(&k).unwrap(), B.get(&k).unwrap());
+                    assert_eq!((a, b), (k.as_str(), k.as_str()), "round {round}");
+                    assert!(!std::ptr::eq(a, b), "each table its own copy");
+                }
+            }
+            for (i, (a, b)) in first.iter().enumerate() {
+                let k = format!("key-{i}");
+                assert!(std::ptr::eq(A.get(&k).unwrap(), *a));
+                assert!(std::ptr::eq(B.get(&k).unwrap(), *b));
+            }
+        }
     }
 
     #[test]

@@ -39,12 +39,15 @@ pub(crate) const MAX_LEN: usize = 256;
 /// The most tables sharing one thread cache.
 const TABLES: usize = 8;
 
+/// A cached entry: (hash, table id, key, value).
+type Entry<V> = (u64, u8, &'static str, &'static V);
+
 /// A thread's cache of the entries it looked up last: (hash, table id, key,
 /// value), and for each table the entry it found last (a value that repeats
 /// from one request to the next is found there without hashing). Tables with
 /// values of one type share one.
 struct Cache<V: 'static> {
-    ways: [Cell<Option<(u64, u8, &'static str, &'static V)>>; WAYS],
+    ways: [Cell<Option<Entry<V>>>; WAYS],
     last: [Cell<u8>; TABLES],
 }
 

@@ -129,7 +129,7 @@ fn read_traceparent<'a>(values: impl Iterator<Item = &'a [u8]>) -> Parent {
 
 /// What one look at a carrier found: enough to take the common case (one
 /// `traceparent`, nothing else) without a second lookup.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Scan<'a> {
     traceparent: Option<&'a [u8]>,
     traceparents: usize,

@@ -388,3 +388,54 @@ proptest! {
         Propagator::default().inject_headers(&cx, &mut out);
     }
 }
+
+/// The one-pass scan of a small map finds what one look-up per field finds
+/// (the trait's own `scan`), for every mix of the fields it looks for.
+#[test]
+fn the_one_pass_scan_finds_what_look_ups_find() {
+    struct ByLookup<'a>(&'a HeaderMap);
+    impl Carrier for ByLookup<'_> {
+        fn values<'a>(&'a self, key: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> {
+            Carrier::values(self.0, key)
+        }
+        fn first(&self, key: &HeaderName) -> Option<&[u8]> {
+            Carrier::first(self.0, key)
+        }
+    }
+    let fields: [(&str, &str); 8] = [
+        ("traceparent", "a"),
+        ("traceparent", "b"),
+        ("tracestate", "k=v"),
+        ("baggage", "k=v"),
+        ("x-trace-id", "order-1"),
+        ("x-request-id", "req-1"),
+        ("x-corr", "c-1"),
+        ("user-agent", "ua"),
+    ];
+    let custom = HeaderName::from_static("x-corr");
+    let trace_id = HeaderName::from_static("x-trace-id");
+    for mask in 0u32..(1 << fields.len()) {
+        for filler in [0, 30] {
+            let mut h = HeaderMap::new();
+            h.insert("host", HeaderValue::from_static("h"));
+            for i in 0..filler {
+                h.append(
+                    HeaderName::try_from(format!("x-filler-{i}")).unwrap(),
+                    HeaderValue::from_static("f"),
+                );
+            }
+            for (i, (name, value)) in fields.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    h.append(*name, HeaderValue::from_static(value));
+                }
+            }
+            for correlation in [None, Some(&trace_id), Some(&custom)] {
+                assert_eq!(
+                    h.scan(correlation),
+                    ByLookup(&h).scan(correlation),
+                    "fields {mask:#b}, {filler} others, correlation {correlation:?}"
+                );
+            }
+        }
+    }
+}

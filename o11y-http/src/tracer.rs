@@ -12,7 +12,7 @@ use std::{
 use opentelemetry::{
     Context, KeyValue,
     global::BoxedTracer,
-    trace::{Link, Span, SpanKind, TraceContextExt, TraceId, Tracer, TracerProvider},
+    trace::{Link, Span, SpanBuilder, SpanKind, TraceContextExt, TraceId, Tracer, TracerProvider},
 };
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
@@ -110,10 +110,15 @@ where
         let sc = span.span_context();
         (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id())
     };
-    let mut builder = tracer.span_builder(short_name).with_kind(kind);
-    if !links.is_empty() {
-        builder = builder.with_links(links);
-    }
+    // Built in one go, not through the by-value `with_*` calls.
+    let mut builder = SpanBuilder {
+        span_kind: Some(kind),
+        name: Cow::Borrowed(short_name),
+        start_time: None,
+        attributes: None,
+        events: None,
+        links: (!links.is_empty()).then_some(links),
+    };
     let (mut name, mut attributes) = (Some(name), Some(attributes));
     let mut start_time = None;
     if let Some(trace_id) = likely {
@@ -124,8 +129,7 @@ where
         if let Some(n) = name.take().and_then(|f| f()) {
             builder.name = n;
         }
-        builder =
-            builder.with_attributes(attributes.take().map(|f| f(trace_id)).unwrap_or_default());
+        builder.attributes = Some(attributes.take().map(|f| f(trace_id)).unwrap_or_default());
     }
     let mut span = tracer.build_with_context(builder, parent);
     if !span.is_recording() {

@@ -37,25 +37,26 @@ pub(crate) const LIMIT: usize = 512;
 pub(crate) const MAX_LEN: usize = 256;
 
 /// The most tables sharing one thread cache.
-const TABLES: usize = 8;
+const TABLES: usize = 16;
 
 /// A cached entry: (hash, table id, key, value).
 type Entry<V> = (u64, u8, &'static str, &'static V);
 
 /// A thread's cache of the entries it looked up last: (hash, table id, key,
-/// value), and for each table the entry it found last (a value that repeats
-/// from one request to the next is found there without hashing). Tables with
-/// values of one type share one.
+/// value), and for each table the entry it found last, kept apart from the
+/// ways: a value that repeats from one request to the next is found there
+/// without hashing, even when another table's value shares its way. Tables
+/// with values of one type share one.
 struct Cache<V: 'static> {
     ways: [Cell<Option<Entry<V>>>; WAYS],
-    last: [Cell<u8>; TABLES],
+    last: [Cell<Option<(&'static str, &'static V)>>; TABLES],
 }
 
 impl<V> Cache<V> {
     const fn new() -> Self {
         Self {
             ways: [const { Cell::new(None) }; WAYS],
-            last: [const { Cell::new(0) }; TABLES],
+            last: [const { Cell::new(None) }; TABLES],
         }
     }
 }
@@ -97,9 +98,8 @@ impl<V: Sync> Table<V> {
         let last = self
             .cache
             .try_with(|cache| {
-                let slot = usize::from(cache.last.get(table)?.get());
-                let (_, id, k, v) = cache.ways.get(slot)?.get()?;
-                (id == self.id && k == key).then_some((k, v))
+                let (k, v) = cache.last.get(table)?.get()?;
+                (k == key).then_some((k, v))
             })
             .ok()
             .flatten();
@@ -108,10 +108,9 @@ impl<V: Sync> Table<V> {
         }
         let hash = Words::default().hash_one(key);
         let slot = way(hash, WAYS);
-        let remember = |cache: &Cache<V>| {
+        let remember = |cache: &Cache<V>, found: (&'static str, &'static V)| {
             if let Some(last) = cache.last.get(table) {
-                // `WAYS` is below 256.
-                last.set(slot as u8);
+                last.set(Some(found));
             }
         };
         let cached = self
@@ -119,8 +118,8 @@ impl<V: Sync> Table<V> {
             .try_with(|cache| {
                 let (h, id, k, v) = cache.ways.get(slot)?.get()?;
                 let hit = (h == hash && id == self.id && k == key).then_some((k, v));
-                if hit.is_some() {
-                    remember(cache);
+                if let Some(found) = hit {
+                    remember(cache, found);
                 }
                 hit
             })
@@ -133,8 +132,8 @@ impl<V: Sync> Table<V> {
         let _ = self.cache.try_with(|cache| {
             if let Some(c) = cache.ways.get(slot) {
                 c.set(Some((hash, self.id, k, v)));
-                remember(cache);
             }
+            remember(cache, (k, v));
         });
         Some((k, v))
     }
@@ -343,6 +342,30 @@ mod tests {
                 assert!(std::ptr::eq(B.get(&k).unwrap(), *b));
             }
         }
+    }
+
+    #[test]
+    fn values_of_two_tables_sharing_a_way_are_both_found() {
+        // Two keys this process's hash puts in one way of the shared cache.
+        let way_of = |k: &str| way(Words::default().hash_one(k), WAYS);
+        let keys: Vec<String> = (0..10_000).map(|i| format!("shared-{i}")).collect();
+        let (a, b) = keys
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| {
+                let b = keys.get(i + 1..)?.iter().find(|b| way_of(b) == way_of(a))?;
+                Some((a.clone(), b.clone()))
+            })
+            .expect("two keys in one way among 10 000");
+        static C: Strings = Strings::new(8);
+        static D: Strings = Strings::new(9);
+        let (c, d) = (C.get(&a).unwrap(), D.get(&b).unwrap());
+        for _ in 0..3 {
+            // Each evicts the other from the way; the last entries still hold.
+            assert!(std::ptr::eq(C.get(&a).unwrap(), c));
+            assert!(std::ptr::eq(D.get(&b).unwrap(), d));
+        }
+        assert_eq!((c, d), (a.as_str(), b.as_str()));
     }
 
     #[test]

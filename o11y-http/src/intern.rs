@@ -107,7 +107,9 @@ impl<V: Sync> Table<V> {
             return last;
         }
         let hash = Words::default().hash_one(key);
-        let slot = way(hash, WAYS);
+        // Two ways per set, the one used last first.
+        let first = way(hash, WAYS) & !1;
+        let second = first | 1;
         let remember = |cache: &Cache<V>, found: (&'static str, &'static V)| {
             if let Some(last) = cache.last.get(table) {
                 last.set(Some(found));
@@ -116,12 +118,21 @@ impl<V: Sync> Table<V> {
         let cached = self
             .cache
             .try_with(|cache| {
-                let (h, id, k, v) = cache.ways.get(slot)?.get()?;
-                let hit = (h == hash && id == self.id && k == key).then_some((k, v));
-                if let Some(found) = hit {
-                    remember(cache, found);
-                }
-                hit
+                let (a, b) = (cache.ways.get(first)?, cache.ways.get(second)?);
+                let is = |e: Option<Entry<V>>| {
+                    e.filter(|&(h, id, k, _)| h == hash && id == self.id && k == key)
+                        .map(|(_, _, k, v)| (k, v))
+                };
+                let hit = match is(a.get()) {
+                    Some(hit) => hit,
+                    None => {
+                        let hit = is(b.get())?;
+                        a.swap(b);
+                        hit
+                    }
+                };
+                remember(cache, hit);
+                Some(hit)
             })
             .ok()
             .flatten();
@@ -130,8 +141,9 @@ impl<V: Sync> Table<V> {
         }
         let (k, v) = self.lookup(key, make)?;
         let _ = self.cache.try_with(|cache| {
-            if let Some(c) = cache.ways.get(slot) {
-                c.set(Some((hash, self.id, k, v)));
+            if let (Some(a), Some(b)) = (cache.ways.get(first), cache.ways.get(second)) {
+                // The set's other entry goes; the one used last moves over.
+                b.set(a.replace(Some((hash, self.id, k, v))));
             }
             remember(cache, (k, v));
         });
@@ -366,6 +378,33 @@ mod tests {
             assert!(std::ptr::eq(D.get(&b).unwrap(), d));
         }
         assert_eq!((c, d), (a.as_str(), b.as_str()));
+    }
+
+    #[test]
+    fn two_keys_of_one_set_both_stay_in_the_ways() {
+        let set = |k: &str| way(Words::default().hash_one(k), WAYS) & !1;
+        let keys: Vec<String> = (0..10_000).map(|i| format!("set-{i}")).collect();
+        let (a, b) = keys
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| {
+                let b = keys.get(i + 1..)?.iter().find(|b| set(b) == set(a))?;
+                Some((a.clone(), b.clone()))
+            })
+            .expect("two keys in one set among 10 000");
+        static E: Strings = Strings::new(10);
+        for _ in 0..3 {
+            assert_eq!(E.get(&a), Some(a.as_str()));
+            assert_eq!(E.get(&b), Some(b.as_str()));
+        }
+        let in_ways = |k: &str| {
+            STRINGS.with(|c| {
+                c.ways
+                    .iter()
+                    .any(|w| w.get().is_some_and(|(_, id, key, _)| id == 10 && key == k))
+            })
+        };
+        assert!(in_ways(&a) && in_ways(&b), "both entries of the set kept");
     }
 
     #[test]

@@ -205,8 +205,10 @@ impl CachedRoute {
 
 const CACHE_WAYS: usize = 32;
 
-fn cache_slot(hash: u64) -> usize {
-    crate::intern::way(hash, CACHE_WAYS)
+/// The two entries of the thread cache's set that `hash` goes to.
+fn cache_set(hash: u64) -> (usize, usize) {
+    let first = crate::intern::way(hash, CACHE_WAYS) & !1;
+    (first, first | 1)
 }
 
 thread_local! {
@@ -270,16 +272,31 @@ impl BoundDurations {
         }
         // The calling thread's cache first: no lock, no shared cache line.
         let hash = self.cache_hash(key);
+        // Two ways per set, the one used last first: keys that share a set
+        // (likely, with a few dozen routes and statuses) do not evict each
+        // other on every request.
+        let (first, second) = cache_set(hash);
+        let is = |entry: &Option<Cached>| {
+            entry.as_ref().is_some_and(|e| {
+                e.hash == hash
+                    && e.id == self.id
+                    && e.slot == key.slot
+                    && e.status == key.status
+                    && e.route.is(key.route)
+            })
+        };
         let hit = CACHE
             .try_with(|cache| {
-                let cache = cache.try_borrow().ok()?;
-                let entry = cache.get(cache_slot(hash))?.as_ref()?;
-                let same = entry.hash == hash
-                    && entry.id == self.id
-                    && entry.slot == key.slot
-                    && entry.status == key.status
-                    && entry.route.is(key.route);
-                same.then(|| entry.histogram.record(secs))
+                let mut cache = cache.try_borrow_mut().ok()?;
+                if !cache.get(first).is_some_and(is) {
+                    if !cache.get(second).is_some_and(is) {
+                        return None;
+                    }
+                    cache.swap(first, second);
+                }
+                let entry = cache.get(first)?.as_ref()?;
+                entry.histogram.record(secs);
+                Some(())
             })
             .ok()
             .flatten();
@@ -289,7 +306,9 @@ impl BoundDurations {
         if let Some(histogram) = self.record_shared(secs, key, attributes) {
             let _ = CACHE.try_with(|cache| {
                 if let Ok(mut cache) = cache.try_borrow_mut() {
-                    if let Some(entry) = cache.get_mut(cache_slot(hash)) {
+                    // The set's other entry goes; the one used last moves over.
+                    cache.swap(first, second);
+                    if let Some(entry) = cache.get_mut(first) {
                         *entry = Some(Cached {
                             hash,
                             id: self.id,
@@ -466,6 +485,43 @@ mod tests {
                 ("m=GET,r=/interned/b,s=200".to_owned(), 2, 4.0),
             ]
         );
+    }
+
+    #[test]
+    fn two_keys_sharing_a_cache_set_both_stay_cached() {
+        let (d, provider, exporter) = durations(true);
+        let key = |route: &'static str| DurationKey {
+            slot: 0,
+            route: RouteKey::Other(route),
+            status: 200,
+        };
+        let routes: Vec<&'static str> = (0..1000)
+            .map(|i| &*Box::leak(format!("/set/{i}").into_boxed_str()))
+            .collect();
+        let set = |r: &'static str| cache_set(d.cache_hash(&key(r)));
+        let (a, b) = routes
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| {
+                let b = routes.get(i + 1..)?.iter().find(|b| set(b) == set(a))?;
+                Some((*a, *b))
+            })
+            .expect("two routes in one set among 1 000");
+        for _ in 0..3 {
+            record(&d, 0, Some(a), 200, 1.0);
+            record(&d, 0, Some(b), 200, 1.0);
+        }
+        let cached = |r: &'static str| {
+            CACHE.with(|c| {
+                c.borrow()
+                    .iter()
+                    .flatten()
+                    .any(|e| e.id == d.id && e.route.is(key(r).route))
+            })
+        };
+        assert!(cached(a) && cached(b), "both entries of the set kept");
+        let total: u64 = points(&provider, &exporter).iter().map(|p| p.1).sum();
+        assert_eq!(total, 6);
     }
 
     #[test]

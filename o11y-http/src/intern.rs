@@ -356,46 +356,62 @@ mod tests {
         }
     }
 
+    /// `n` keys that this process's hash puts in one set of the cache.
+    fn keys_in_one_set(prefix: &str, n: usize) -> Vec<String> {
+        let set = |k: &str| way(Words::default().hash_one(k), WAYS) & !1;
+        let mut by_set: HashMap<usize, Vec<String>> = HashMap::new();
+        for i in 0.. {
+            let key = format!("{prefix}-{i}");
+            let keys = by_set.entry(set(&key)).or_default();
+            keys.push(key);
+            if keys.len() == n {
+                return keys.clone();
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
     #[test]
-    fn values_of_two_tables_sharing_a_way_are_both_found() {
-        // Two keys this process's hash puts in one way of the shared cache.
-        let way_of = |k: &str| way(Words::default().hash_one(k), WAYS);
-        let keys: Vec<String> = (0..10_000).map(|i| format!("shared-{i}")).collect();
-        let (a, b) = keys
-            .iter()
-            .enumerate()
-            .find_map(|(i, a)| {
-                let b = keys.get(i + 1..)?.iter().find(|b| way_of(b) == way_of(a))?;
-                Some((a.clone(), b.clone()))
-            })
-            .expect("two keys in one way among 10 000");
+    fn values_of_tables_sharing_a_set_are_all_found() {
+        // Three tables' values in one two-way set: they evict each other
+        // from the ways, and each table's last entry still holds its own.
+        let keys = keys_in_one_set("shared", 3);
         static C: Strings = Strings::new(8);
         static D: Strings = Strings::new(9);
-        let (c, d) = (C.get(&a).unwrap(), D.get(&b).unwrap());
+        static F: Strings = Strings::new(11);
+        let tables = [&C, &D, &F];
+        let first: Vec<&str> = tables
+            .iter()
+            .zip(&keys)
+            .map(|(t, k)| t.get(k).unwrap())
+            .collect();
         for _ in 0..3 {
-            // Each evicts the other from the way; the last entries still hold.
-            assert!(std::ptr::eq(C.get(&a).unwrap(), c));
-            assert!(std::ptr::eq(D.get(&b).unwrap(), d));
+            for ((t, k), v) in tables.iter().zip(&keys).zip(&first) {
+                assert!(std::ptr::eq(t.get(k).unwrap(), *v));
+            }
         }
-        assert_eq!((c, d), (a.as_str(), b.as_str()));
+        for (k, v) in keys.iter().zip(&first) {
+            assert_eq!(k, v);
+        }
+        for (id, v) in [8, 9, 11].into_iter().zip(&first) {
+            let last = STRINGS.with(|c| c.last.get(id).and_then(Cell::get));
+            assert!(
+                last.is_some_and(|(k, ())| std::ptr::eq(k, *v)),
+                "table {id}"
+            );
+        }
     }
 
     #[test]
     fn two_keys_of_one_set_both_stay_in_the_ways() {
-        let set = |k: &str| way(Words::default().hash_one(k), WAYS) & !1;
-        let keys: Vec<String> = (0..10_000).map(|i| format!("set-{i}")).collect();
-        let (a, b) = keys
-            .iter()
-            .enumerate()
-            .find_map(|(i, a)| {
-                let b = keys.get(i + 1..)?.iter().find(|b| set(b) == set(a))?;
-                Some((a.clone(), b.clone()))
-            })
-            .expect("two keys in one set among 10 000");
+        let keys = keys_in_one_set("set", 2);
+        let [a, b] = keys.as_slice() else {
+            unreachable!("two keys")
+        };
         static E: Strings = Strings::new(10);
         for _ in 0..3 {
-            assert_eq!(E.get(&a), Some(a.as_str()));
-            assert_eq!(E.get(&b), Some(b.as_str()));
+            assert_eq!(E.get(a), Some(a.as_str()));
+            assert_eq!(E.get(b), Some(b.as_str()));
         }
         let in_ways = |k: &str| {
             STRINGS.with(|c| {
@@ -404,7 +420,7 @@ mod tests {
                     .any(|w| w.get().is_some_and(|(_, id, key, _)| id == 10 && key == k))
             })
         };
-        assert!(in_ways(&a) && in_ways(&b), "both entries of the set kept");
+        assert!(in_ways(a) && in_ways(b), "both entries of the set kept");
     }
 
     #[test]

@@ -160,13 +160,13 @@ impl<S> Server<S> {
             links,
             parent,
         });
-        let stored = carried.is_some();
+        let mut cx = cx;
+        let correlation =
+            correlation_to_echo(config, &mut cx, carried.as_ref().or(implied.as_ref()));
         // Off a public endpoint the parent's stored id is in `cx` already.
-        let mut cx = match carried {
-            Some(id) if public => cx.with_correlation_id(id),
-            _ => cx,
-        };
-        let correlation = correlation_to_echo(config, &mut cx, implied.as_ref(), stored);
+        if let Some(id) = carried.filter(|_| public) {
+            cx = cx.with_correlation_id(id);
+        }
         if let Some(dup) = DuplicateTraceparent::in_context(&extracted) {
             cx = cleaned(cx, *dup);
         }
@@ -228,34 +228,30 @@ fn cleaned(cx: Context, dup: DuplicateTraceparent) -> Context {
     cx
 }
 
-/// The correlation id of `cx` as the value of the echoed header (whose name
-/// is the propagator's; `None` when it has none). `implied`: the id the
-/// span's attributes made already; `stored`: whether `cx` holds an id of its
-/// own (otherwise its id is its trace id). A context without any id (a no-op
-/// tracer gives no valid span) gets one of its own.
+/// The correlation id to echo, as the value of the header (whose name is
+/// the propagator's; `None` when it has none). `known`: the id the request
+/// brought, or the one the span's attributes made already; without one, the
+/// trace id of `cx`'s span. A context without any id (a no-op tracer gives
+/// no valid span) gets one of its own.
 fn correlation_to_echo(
     config: &Config,
     cx: &mut Context,
-    implied: Option<&CorrelationId>,
-    stored: bool,
+    known: Option<&CorrelationId>,
 ) -> Option<HeaderValue> {
     let echo = config.propagator().correlation_header().is_some();
     let value = |id: &[u8]| echo.then(|| HeaderValue::from_bytes(id).ok()).flatten();
-    if let Some(id) = implied {
+    if let Some(id) = known {
         return value(id.as_str().as_bytes());
     }
-    if !stored {
-        // The trace id, straight from the span (no look-up of a stored id).
+    let trace_id = {
         let span = cx.span();
         let sc = span.span_context();
-        if sc.is_valid() {
-            return value(CorrelationRef::from_trace_id(sc.trace_id()).as_bytes());
-        }
+        sc.is_valid().then(|| sc.trace_id())
+    };
+    match trace_id {
+        Some(id) => value(CorrelationRef::from_trace_id(id).as_bytes()),
+        None => generated(cx, echo),
     }
-    if let Some(id) = cx.correlation() {
-        return value(id.as_bytes());
-    }
-    generated(cx, echo)
 }
 
 /// A new correlation id stored in `cx` (no valid span: a no-op tracer),

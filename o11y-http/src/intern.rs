@@ -23,12 +23,33 @@ use std::{
 /// Entries of a thread's cache (a power of two).
 const WAYS: usize = 64;
 
-/// The entry of a direct-mapped cache of `ways` entries (a power of two)
-/// that `hash` goes to.
-pub(crate) fn way(hash: u64, ways: usize) -> usize {
+/// The two entries of the set that `hash` goes to, in a two-way cache of
+/// `ways` entries (a power of two, at least 2). A cache keeps the entry used
+/// last in the first, so two keys sharing a set do not evict each other.
+pub(crate) fn set(hash: u64, ways: usize) -> (usize, usize) {
     // Bits of the high word: hashbrown uses the low ones, and the multiply
     // in `WordHasher` mixes upwards.
-    (hash >> 32) as usize & (ways - 1)
+    let first = (hash >> 32) as usize & (ways - 1) & !1;
+    (first, first | 1)
+}
+
+/// `n` keys (`prefix-0`, `prefix-1`, ...) that `set_of` puts in one set.
+#[cfg(test)]
+pub(crate) fn keys_in_one_set(
+    prefix: &str,
+    n: usize,
+    set_of: impl Fn(&str) -> (usize, usize),
+) -> Vec<String> {
+    let mut by_set: HashMap<(usize, usize), Vec<String>> = HashMap::new();
+    for i in 0.. {
+        let key = format!("{prefix}-{i}");
+        let keys = by_set.entry(set_of(&key)).or_default();
+        keys.push(key);
+        if keys.len() == n {
+            return keys.clone();
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 /// The most entries a table keeps.
@@ -107,9 +128,7 @@ impl<V: Sync> Table<V> {
             return last;
         }
         let hash = Words::default().hash_one(key);
-        // Two ways per set, the one used last first.
-        let first = way(hash, WAYS) & !1;
-        let second = first | 1;
+        let (first, second) = set(hash, WAYS);
         let remember = |cache: &Cache<V>, found: (&'static str, &'static V)| {
             if let Some(last) = cache.last.get(table) {
                 last.set(Some(found));
@@ -358,17 +377,7 @@ mod tests {
 
     /// `n` keys that this process's hash puts in one set of the cache.
     fn keys_in_one_set(prefix: &str, n: usize) -> Vec<String> {
-        let set = |k: &str| way(Words::default().hash_one(k), WAYS) & !1;
-        let mut by_set: HashMap<usize, Vec<String>> = HashMap::new();
-        for i in 0.. {
-            let key = format!("{prefix}-{i}");
-            let keys = by_set.entry(set(&key)).or_default();
-            keys.push(key);
-            if keys.len() == n {
-                return keys.clone();
-            }
-        }
-        unreachable!("the loop returns")
+        super::keys_in_one_set(prefix, n, |k| set(Words::default().hash_one(k), WAYS))
     }
 
     #[test]

@@ -205,12 +205,6 @@ impl CachedRoute {
 
 const CACHE_WAYS: usize = 32;
 
-/// The two entries of the thread cache's set that `hash` goes to.
-fn cache_set(hash: u64) -> (usize, usize) {
-    let first = crate::intern::way(hash, CACHE_WAYS) & !1;
-    (first, first | 1)
-}
-
 thread_local! {
     /// Bound histograms this thread used last, keyed by instance and
     /// attribute set. An entry keeps its histogram alive until replaced:
@@ -275,7 +269,7 @@ impl BoundDurations {
         // Two ways per set, the one used last first: keys that share a set
         // (likely, with a few dozen routes and statuses) do not evict each
         // other on every request.
-        let (first, second) = cache_set(hash);
+        let (first, second) = crate::intern::set(hash, CACHE_WAYS);
         let is = |entry: &Option<Cached>| {
             entry.as_ref().is_some_and(|e| {
                 e.hash == hash
@@ -490,28 +484,24 @@ mod tests {
     #[test]
     fn two_keys_sharing_a_cache_set_both_stay_cached() {
         let (d, provider, exporter) = durations(true);
-        let key = |route: &'static str| DurationKey {
-            slot: 0,
-            route: RouteKey::Other(route),
-            status: 200,
+        fn key(route: &str) -> DurationKey<'_> {
+            DurationKey {
+                slot: 0,
+                route: RouteKey::Other(route),
+                status: 200,
+            }
+        }
+        let routes = crate::intern::keys_in_one_set("/set", 2, |r| {
+            crate::intern::set(d.cache_hash(&key(r)), CACHE_WAYS)
+        });
+        let [a, b] = routes.as_slice() else {
+            unreachable!("two routes")
         };
-        let routes: Vec<&'static str> = (0..1000)
-            .map(|i| &*Box::leak(format!("/set/{i}").into_boxed_str()))
-            .collect();
-        let set = |r: &'static str| cache_set(d.cache_hash(&key(r)));
-        let (a, b) = routes
-            .iter()
-            .enumerate()
-            .find_map(|(i, a)| {
-                let b = routes.get(i + 1..)?.iter().find(|b| set(b) == set(a))?;
-                Some((*a, *b))
-            })
-            .expect("two routes in one set among 1 000");
         for _ in 0..3 {
             record(&d, 0, Some(a), 200, 1.0);
             record(&d, 0, Some(b), 200, 1.0);
         }
-        let cached = |r: &'static str| {
+        let cached = |r: &str| {
             CACHE.with(|c| {
                 c.borrow()
                     .iter()

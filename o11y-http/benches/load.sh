@@ -8,11 +8,17 @@
 # variant's median over the rounds, and the ratio of its median requests per
 # second to bare axum's (bare_axum_root's for variants that start traces). wrk shares the machine's cores
 # with the server, so single runs move by 10-20 %.
+#
+# LOAD_BINS="A B" compares builds: each round runs every variant of each
+# binary in turn (built with `cargo bench -p o11y-http --bench load_server
+# --no-run` and copied aside), and the rows are named variant@1, variant@2,
+# each compared with the bare row of its own binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo bench -p o11y-http --bench load_server --no-run >/dev/null 2>&1
-bin=$(ls -t target/release/deps/load_server-* | grep -v '\.d$' | head -n1)
+bins=${LOAD_BINS:-$(ls -t target/release/deps/load_server-* | grep -v '\.d$' | head -n1)}
+nbins=$(echo "$bins" | wc -w)
 port=18089
 rounds=${ROUNDS:-3}
 tick_us=$((1000000 / $(getconf CLK_TCK)))
@@ -30,20 +36,26 @@ trap 'rm -f "$script" "$results"' EXIT
 cat >"$script" <<'LUA'
 wrk.headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 LUA
+# A row's name: the variant's, with the binary's number when there are several.
+name() { if [ "$nbins" = 1 ]; then echo "$1"; else echo "$1@$2"; fi; }
 variants=${VARIANTS:-"bare_axum bare_axum_root o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
 for _ in $(seq "$rounds"); do
   for v in $variants; do
-    $pin_server "$bin" "$v" "$port" & pid=$!
-    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-    s=$script; root "$v" && s=/dev/null
-    $pin_client wrk -t1 -c32 -d1s -s "$s" "http://127.0.0.1:$port/users/42" >/dev/null
-    c0=$(cpu $pid)
-    out=$($pin_client wrk -t1 -c32 -d${SECONDS_PER_RUN:-5}s -s "$s" "http://127.0.0.1:$port/users/42")
-    c1=$(cpu $pid)
-    kill $pid; wait $pid 2>/dev/null || true
-    reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
-    rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
-    echo "$v $rps $(echo "($c1 - $c0) * $tick_us / $reqs" | bc -l)" >>"$results"
+    i=0
+    for bin in $bins; do
+      i=$((i + 1))
+      $pin_server "$bin" "$v" "$port" & pid=$!
+      for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+      s=$script; root "$v" && s=/dev/null
+      $pin_client wrk -t1 -c32 -d1s -s "$s" "http://127.0.0.1:$port/users/42" >/dev/null
+      c0=$(cpu $pid)
+      out=$($pin_client wrk -t1 -c32 -d${SECONDS_PER_RUN:-5}s -s "$s" "http://127.0.0.1:$port/users/42")
+      c1=$(cpu $pid)
+      kill $pid; wait $pid 2>/dev/null || true
+      reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
+      rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
+      echo "$(name "$v" "$i") $rps $(echo "($c1 - $c0) * $tick_us / $reqs" | bc -l)" >>"$results"
+    done
   done
 done
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -51,13 +63,17 @@ least() { sort -g | head -n1; }
 # The median is the figure; the least CPU time over the rounds is printed
 # beside it because on a shared virtual machine noise only ever adds time.
 printf '%-36s %10s %12s %12s %10s %12s %10s\n' variant req/s cpu_us/req added_us vs_bare least_cpu_us least_added
-for v in $variants; do
-  b=bare_axum; root "$v" && b=bare_axum_root
-  bare_rps=$(awk -v v="$b" '$1 == v { print $2 }' "$results" | median)
-  bare_cpu=$(awk -v v="$b" '$1 == v { print $3 }' "$results" | median)
-  rps=$(awk -v v="$v" '$1 == v { print $2 }' "$results" | median)
-  c=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | median)
-  bare_least=$(awk -v v="$b" '$1 == v { print $3 }' "$results" | least)
-  l=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | least)
-  printf '%-36s %10.0f %12.2f %12.2f %10.2f %12.2f %10.2f\n' "$v" "$rps" "$c" "$(echo "$c - $bare_cpu" | bc -l)" "$(echo "$rps / $bare_rps" | bc -l)" "$l" "$(echo "$l - $bare_least" | bc -l)"
+for i in $(seq "$nbins"); do
+  for v0 in $variants; do
+    v=$(name "$v0" "$i")
+    b=bare_axum; root "$v0" && b=bare_axum_root
+    b=$(name "$b" "$i")
+    bare_rps=$(awk -v v="$b" '$1 == v { print $2 }' "$results" | median)
+    bare_cpu=$(awk -v v="$b" '$1 == v { print $3 }' "$results" | median)
+    rps=$(awk -v v="$v" '$1 == v { print $2 }' "$results" | median)
+    c=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | median)
+    bare_least=$(awk -v v="$b" '$1 == v { print $3 }' "$results" | least)
+    l=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | least)
+    printf '%-36s %10.0f %12.2f %12.2f %10.2f %12.2f %10.2f\n' "$v" "$rps" "$c" "$(echo "$c - $bare_cpu" | bc -l)" "$(echo "$rps / $bare_rps" | bc -l)" "$l" "$(echo "$l - $bare_least" | bc -l)"
+  done
 done

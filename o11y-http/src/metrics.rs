@@ -52,7 +52,11 @@ impl Active {
     pub(crate) fn add(&self, slot: usize, delta: i64) {
         if let (Some(count), Some(seen)) = (self.counts.get(slot), self.seen.get(slot)) {
             count.fetch_add(delta, Ordering::Relaxed);
-            seen.store(true, Ordering::Relaxed);
+            // Written once: a store on every request would take the line
+            // from every other core serving requests.
+            if !seen.load(Ordering::Relaxed) {
+                seen.store(true, Ordering::Relaxed);
+            }
         }
     }
 

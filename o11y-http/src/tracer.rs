@@ -2,12 +2,7 @@
 //! `SdkTracerProvider` (no boxing, no dynamic call per attribute), any other
 //! tracer boxed.
 
-use std::{
-    any::Any,
-    borrow::Cow,
-    sync::Arc,
-    time::{Instant, SystemTime},
-};
+use std::{any::Any, borrow::Cow, sync::Arc, time::SystemTime};
 
 use opentelemetry::{
     Context, KeyValue,
@@ -44,7 +39,7 @@ pub(crate) struct SpanStart<'a, N, A> {
     pub(crate) name: N,
     pub(crate) attributes: A,
     /// When the span started, when the caller has read the clock already.
-    pub(crate) started: Option<Instant>,
+    pub(crate) started: Option<crate::clock::Instant>,
     pub(crate) links: Vec<Link>,
     pub(crate) parent: &'a Context,
 }

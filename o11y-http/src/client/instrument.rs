@@ -1,7 +1,7 @@
 //! What every client integration shares: starting the CLIENT span with its
 //! attributes and injected headers, and ending it with the outcome.
 
-use std::time::Instant;
+use crate::clock::Instant;
 
 use http::{HeaderMap, Method, Uri};
 use o11y_core::propagation::Propagator;
@@ -34,6 +34,7 @@ pub(crate) struct Call {
 
 impl Instrument {
     pub(crate) fn global() -> Self {
+        crate::clock::calibrate();
         Self {
             tracer: AnyTracer::global("o11y-http"),
             metrics: ClientMetrics::new(&opentelemetry::global::meter("o11y-http")),
@@ -68,7 +69,7 @@ impl Instrument {
         headers: &mut HeaderMap,
         propagate: bool,
     ) -> Call {
-        let start = Instant::now();
+        let start = crate::clock::now();
         let parent = Context::current();
         let method = sc::method(method);
         let mut metric_attrs = Vec::with_capacity(6);

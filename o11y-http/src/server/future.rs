@@ -8,7 +8,6 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context as TaskContext, Poll},
-    time::Instant,
 };
 
 use http::{HeaderName, HeaderValue, Response};
@@ -61,7 +60,7 @@ impl MetricKey {
 /// cancelled) takes the request off `http.server.active_requests`.
 pub(crate) struct Traced {
     pub(crate) cx: Context,
-    pub(crate) start: Instant,
+    pub(crate) start: crate::clock::Instant,
     /// How the span started: whether it records, and on which clock it ends.
     pub(crate) started: Started,
     /// One `Arc` for every setting and instrument.

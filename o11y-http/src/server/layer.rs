@@ -79,6 +79,7 @@ impl ServerLayer {
     /// A layer using the global tracer and meter providers and the propagator
     /// that `o11y::init` installed.
     pub fn new() -> Self {
+        crate::clock::calibrate();
         let meter = opentelemetry::global::meter("o11y-http");
         // The global meter provider is known to be the SDK's when o11y installed it.
         let sdk = o11y_core::installed_meter_provider().is_some();

@@ -8,7 +8,6 @@ use std::{
     borrow::Cow,
     sync::Arc,
     task::{Context as TaskContext, Poll},
-    time::Instant,
 };
 
 use http::{HeaderValue, Request, Response};
@@ -113,7 +112,7 @@ impl<S> Server<S> {
         ResB: http_body::Body,
     {
         let config = &self.config;
-        let start = Instant::now();
+        let start = crate::clock::now();
         let head = Head::of(&req);
         let extracted = config
             .propagator()

@@ -671,6 +671,49 @@ async fn a_panicking_call_leaves_no_active_count() {
     assert_eq!(last_active(&meters, &exporter).unwrap_or(0), 0);
 }
 
+/// A service that does its work in `call` (not in its future) runs it in
+/// the request's span, as it does in its future. (Only axum's `Route`, whose
+/// `call` runs nothing, is called without the span's context.)
+#[tokio::test]
+async fn an_inner_call_runs_in_the_span() {
+    use std::sync::{Arc, Mutex};
+    use tower::Service;
+    #[derive(Clone, Default)]
+    struct WorksInCall(Arc<Mutex<Vec<SpanId>>>);
+    impl Service<Request<Full<Bytes>>> for WorksInCall {
+        type Response = http::Response<Full<Bytes>>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _req: Request<Full<Bytes>>) -> Self::Future {
+            use opentelemetry::trace::TraceContextExt as _;
+            let id = opentelemetry::Context::current()
+                .span()
+                .span_context()
+                .span_id();
+            self.0.lock().unwrap().push(id);
+            std::future::ready(Ok(http::Response::new(Full::new(Bytes::new()))))
+        }
+    }
+    let capture = Capture::new();
+    let seen = WorksInCall::default();
+    let mut svc = ServiceBuilder::new()
+        .layer(layer(&capture, "svc"))
+        .service(seen.clone());
+    let req = Request::get("http://svc.local/now")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    svc.call(req).await.unwrap();
+    let spans = capture.wait_for(1);
+    let server = spans.iter().next().expect("the server span");
+    assert_eq!(*seen.0.lock().unwrap(), [server.span_id()]);
+}
+
 /// An unsampled caller: nothing is recorded, yet the handler runs inside a
 /// span of its own (a new span id in the caller's trace, not sampled), which
 /// is what its outbound calls and logs carry on.

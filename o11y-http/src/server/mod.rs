@@ -60,7 +60,7 @@ impl<S> Server<S> {
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for Server<S>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S: Service<Request<ReqB>, Response = Response<ResB>> + 'static,
     ReqB: http_body::Body,
     ResB: http_body::Body,
 {
@@ -86,7 +86,7 @@ impl<S> Server<S> {
     #[inline(never)]
     fn call_hooked<ReqB, ResB>(&mut self, req: Request<ReqB>) -> ResponseFuture<S::Future>
     where
-        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        S: Service<Request<ReqB>, Response = Response<ResB>> + 'static,
         ReqB: http_body::Body,
         ResB: http_body::Body,
     {
@@ -107,7 +107,7 @@ impl<S> Server<S> {
         custom_route: Option<String>,
     ) -> ResponseFuture<S::Future>
     where
-        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        S: Service<Request<ReqB>, Response = Response<ResB>> + 'static,
         ReqB: http_body::Body,
         ResB: http_body::Body,
     {
@@ -184,7 +184,9 @@ impl<S> Server<S> {
                     .or_else(|| content_length(head.headers))
             })
             .flatten();
-        let future = {
+        let future = if calls_when_polled::<S>() {
+            self.inner.call(req)
+        } else {
             let _attached = cx.clone().attach();
             self.inner.call(req)
         };
@@ -208,6 +210,23 @@ impl<S> Server<S> {
                 correlation,
             },
         )
+    }
+}
+
+/// Whether `S`'s `call` only packs the request into a future, running
+/// nothing of the inner service until the future is polled (where the
+/// span's context is current): then `call` needs no context of its own.
+/// axum's `Route` (what `Router::layer` wraps) is such a service: its `call`
+/// clones the boxed route and returns a `Oneshot`, which calls the route in
+/// its first poll. Any other service runs its `call` in the span's context.
+fn calls_when_polled<S: 'static>() -> bool {
+    #[cfg(feature = "axum")]
+    {
+        std::any::TypeId::of::<S>() == std::any::TypeId::of::<axum::routing::Route>()
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        false
     }
 }
 

@@ -32,6 +32,7 @@ mod correlation;
 mod error;
 mod hex;
 mod init;
+pub mod presample;
 pub mod propagation;
 pub mod sampler;
 
@@ -48,8 +49,10 @@ pub use correlation::{
 };
 pub use error::{ConfigError, InitError, ShutdownError};
 pub use init::{
-    BoxedLayer, Builder, Guard, builder, init, installed_meter_provider, installed_tracer_provider,
+    BoxedLayer, Builder, Guard, builder, init, installed_meter_provider, installed_tracer,
+    installed_tracer_provider,
 };
+pub use presample::Presampler;
 #[cfg(feature = "prometheus")]
 pub use prometheus::PrometheusHandle;
 

@@ -41,13 +41,13 @@ case $measure in
   *) echo "MEASURE is instructions or cache_lines" >&2; exit 2 ;;
 esac
 per_request() { local a b; a=$(count "$1" 0); b=$(count "$1" "$n"); echo $(( (b - a) / n )); }
-root() { case $1 in *_root | *_10pct_sampled | *_unsampled) return 0 ;; *) return 1 ;; esac; }
+root() { case $1 in *_root | *_10pct_* | *_unsampled) return 0 ;; *) return 1 ;; esac; }
 bare=$(per_request bare_axum)
 bare_root=$(per_request bare_axum_root)
 printf '%-36s %12s %10s\n' variant "$unit" added
 printf '%-36s %12d %10s\n' bare_axum "$bare" ""
 printf '%-36s %12d %10s\n' bare_axum_root "$bare_root" ""
-for v in o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower; do
+for v in o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower; do
   c=$(per_request "$v")
   base=$bare; root "$v" && base=$bare_root
   printf '%-36s %12d %10d\n' "$v" "$c" $((c - base))

@@ -25,7 +25,7 @@ tick_us=$((1000000 / $(getconf CLK_TCK)))
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # Variants whose requests start traces (no traceparent); they compare with
 # bare_axum_root, which serves the same requests.
-root() { case $1 in *_root | *_10pct_sampled | *_unsampled) return 0 ;; *) return 1 ;; esac; }
+root() { case $1 in *_root | *_10pct_* | *_unsampled) return 0 ;; *) return 1 ;; esac; }
 # PIN=1 runs the server on CPU 1 and wrk on CPU 0 (less noise from the
 # scheduler moving them onto one core).
 pin_server=; pin_client=
@@ -38,7 +38,7 @@ wrk.headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b71692033
 LUA
 # A row's name: the variant's, with the binary's number when there are several.
 name() { if [ "$nbins" = 1 ]; then echo "$1"; else echo "$1@$2"; fi; }
-variants=${VARIANTS:-"bare_axum bare_axum_root o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
+variants=${VARIANTS:-"bare_axum bare_axum_root o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
 for _ in $(seq "$rounds"); do
   for v in $variants; do
     i=0

@@ -38,6 +38,14 @@
 //! which this crate enables. `http.server.active_requests` is kept in atomics
 //! and observed at collection.
 //!
+//! # Sampling cost
+//! With the tracer provider that `o11y::init` installed (or a guard's, given
+//! to `telemetry`), a request whose span the sampler would drop costs no SDK
+//! span: the layer asks the provider's sampler first and keeps only the
+//! identity the span would have had (what handlers, logs and outgoing calls
+//! carry). See `o11y_core::Presampler`. With a provider built by hand, the
+//! SDK builds and drops such a span.
+//!
 //! Telemetry never changes the response: a malformed header starts a new
 //! trace, a hostile correlation id is replaced, and nothing here returns an
 //! error or panics on input.

@@ -4,6 +4,7 @@
 
 use std::{any::Any, borrow::Cow, sync::Arc, time::SystemTime};
 
+use o11y_core::Presampler;
 use opentelemetry::{
     Context, KeyValue,
     global::BoxedTracer,
@@ -14,7 +15,9 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 /// A tracer of either kind.
 #[derive(Clone)]
 pub(crate) enum AnyTracer {
-    Sdk(SdkTracer),
+    /// With the provider's presampler when o11y built it (its sampler is
+    /// then asked before the SDK builds a span it would drop).
+    Sdk(SdkTracer, Option<Presampler>),
     Boxed(Arc<BoxedTracer>),
 }
 
@@ -48,10 +51,17 @@ impl AnyTracer {
     /// The provider `o11y::init` installed, unboxed; otherwise the global
     /// tracer provider's tracer.
     pub(crate) fn global(scope: &'static str) -> Self {
-        match o11y_core::installed_tracer_provider() {
-            Some(sdk) => Self::Sdk(sdk.tracer(scope)),
+        match o11y_core::installed_tracer() {
+            Some((sdk, ahead)) => Self::Sdk(sdk.tracer(scope), ahead),
             None => Self::Boxed(Arc::new(opentelemetry::global::tracer(scope))),
         }
+    }
+
+    /// The tracer of `guard`'s provider, with its presampler (`None` when
+    /// the guard has no provider: telemetry disabled, or shut down).
+    pub(crate) fn from_guard(guard: &o11y_core::Guard, scope: &'static str) -> Option<Self> {
+        let sdk = guard.tracer_provider()?;
+        Some(Self::Sdk(sdk.tracer(scope), guard.presampler()))
     }
 
     /// `provider`'s tracer, unboxed when it is the SDK's.
@@ -62,7 +72,7 @@ impl AnyTracer {
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
         match (provider as &dyn Any).downcast_ref::<SdkTracerProvider>() {
-            Some(sdk) => Self::Sdk(sdk.tracer(scope)),
+            Some(sdk) => Self::Sdk(sdk.tracer(scope), None),
             None => Self::Boxed(Arc::new(BoxedTracer::new(Box::new(provider.tracer(scope))))),
         }
     }
@@ -75,13 +85,17 @@ impl AnyTracer {
         A: FnOnce(TraceId) -> Vec<KeyValue>,
     {
         match self {
-            Self::Sdk(t) => start_with(t, start),
-            Self::Boxed(t) => start_with(&**t, start),
+            Self::Sdk(t, ahead) => start_with(t, ahead.as_ref(), start),
+            Self::Boxed(t) => start_with(&**t, None, start),
         }
     }
 }
 
-fn start_with<T, N, A>(tracer: &T, start: SpanStart<'_, N, A>) -> (Context, Started)
+fn start_with<T, N, A>(
+    tracer: &T,
+    ahead: Option<&Presampler>,
+    start: SpanStart<'_, N, A>,
+) -> (Context, Started)
 where
     T: Tracer,
     T::Span: Send + Sync + 'static,
@@ -105,6 +119,17 @@ where
         let sc = span.span_context();
         (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id())
     };
+    // Any other span, the provider's sampler may drop: when o11y built the
+    // provider, ask it first, and keep only the identity of a dropped span
+    // without the SDK building one.
+    if likely.is_none() {
+        if let Some(identity) = ahead.and_then(|a| a.dropped(parent, short_name, &kind, &links)) {
+            return (
+                parent.with_remote_span_context(identity),
+                Started::NotRecording,
+            );
+        }
+    }
     // Built in one go, not through the by-value `with_*` calls.
     let mut builder = SpanBuilder {
         span_kind: Some(kind),

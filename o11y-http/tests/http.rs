@@ -714,6 +714,95 @@ async fn an_inner_call_runs_in_the_span() {
     assert_eq!(*seen.0.lock().unwrap(), [server.span_id()]);
 }
 
+/// Telemetry that o11y built (a guard, not installed): the layer asks its
+/// sampler before the SDK builds a span. Over many new traces at 50 %, the
+/// dropped requests still run in a span identity of their own (a new trace,
+/// echoed, not sampled) and the others are exported with the ids their
+/// handlers saw; an unsampled caller's request stays in the caller's trace.
+#[tokio::test]
+async fn guard_telemetry_drops_and_records_as_its_sampler_says() {
+    use std::collections::HashSet;
+
+    use http_body_util::BodyExt as _;
+    use o11y_core::{config::ExporterKind, sampler::SamplerConfig};
+    use opentelemetry::trace::TraceContextExt as _;
+    use tower::Service;
+    let capture = Capture::new();
+    let guard = o11y_core::builder("svc")
+        .env_lookup(|_| None)
+        .traces_exporter(ExporterKind::None)
+        .metrics_exporter(ExporterKind::None)
+        .logs_exporter(ExporterKind::None)
+        .install_subscriber(false)
+        .sampler(SamplerConfig::ParentBased(Box::new(
+            SamplerConfig::TraceIdRatio(0.5),
+        )))
+        .with_span_processor(capture.processor())
+        .build()
+        .unwrap();
+    assert!(guard.presampler().is_some(), "this sampler is asked ahead");
+    let mut svc = ServiceBuilder::new()
+        .layer(ServerLayer::new().telemetry(&guard))
+        .service(tower::service_fn(|_req: Request<Full<Bytes>>| async {
+            let cx = opentelemetry::Context::current();
+            let span = cx.span();
+            let sc = span.span_context();
+            let seen = format!("{}-{}-{}", sc.trace_id(), sc.span_id(), sc.is_sampled());
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(seen))))
+        }));
+    let mut call = async |traceparent: Option<&str>| {
+        let mut req = Request::get("http://svc.local/x");
+        if let Some(tp) = traceparent {
+            req = req.header("traceparent", tp);
+        }
+        let req = req.body(Full::new(Bytes::new())).unwrap();
+        let resp = svc.call(req).await.unwrap();
+        let echoed = resp.headers()["x-trace-id"].to_str().unwrap().to_owned();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let seen = String::from_utf8(body.to_vec()).unwrap();
+        let parts: Vec<String> = seen.split('-').map(str::to_owned).collect();
+        assert_eq!(parts[0], echoed, "the handler runs in the trace echoed");
+        assert_ne!(
+            parts[1],
+            SpanId::INVALID.to_string(),
+            "in a span of its own"
+        );
+        (echoed, parts[1].clone(), parts[2] == "true")
+    };
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen.push(call(None).await);
+    }
+    let sampled: Vec<_> = seen.iter().filter(|(_, _, sampled)| *sampled).collect();
+    let spans = capture.wait_for(sampled.len());
+    assert_eq!(
+        spans.len(),
+        sampled.len(),
+        "exactly the sampled are exported"
+    );
+    for (trace, span, _) in &sampled {
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.trace_id().to_string() == *trace && s.span_id().to_string() == *span),
+            "the span the handler saw is the one exported"
+        );
+    }
+    assert!(
+        (60..=140).contains(&sampled.len()),
+        "{} of 200",
+        sampled.len()
+    );
+    let traces: HashSet<&String> = seen.iter().map(|(t, _, _)| t).collect();
+    assert_eq!(traces.len(), 200, "a new trace each");
+    // An unsampled caller: its trace, a span of our own, nothing exported.
+    let parent = "00f067aa0ba902b7";
+    let (trace, span, sampled_now) = call(Some(&format!("00-{TID}-{parent}-00"))).await;
+    assert_eq!((trace.as_str(), sampled_now), (TID, false));
+    assert_ne!(span, parent);
+    assert_eq!(capture.spans().len(), sampled.len());
+}
+
 /// An unsampled caller: nothing is recorded, yet the handler runs inside a
 /// span of its own (a new span id in the caller's trace, not sampled), which
 /// is what its outbound calls and logs carry on.

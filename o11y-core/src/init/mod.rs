@@ -27,6 +27,7 @@ use tracing_subscriber::{Layer, Registry, filter::filter_fn, layer::SubscriberEx
 use crate::{
     config::{Config, ExporterKind},
     error::{ConfigError, InitError, ShutdownError},
+    presample::{Ids, Presampler},
     propagation::Propagator,
     sampler::SamplerConfig,
 };
@@ -47,11 +48,20 @@ type EditLogs = Box<
         + Send,
 >;
 
-static INSTALLED: std::sync::RwLock<Option<SdkTracerProvider>> = std::sync::RwLock::new(None);
+type Installed = (SdkTracerProvider, Option<Presampler>);
+
+static INSTALLED: std::sync::RwLock<Option<Installed>> = std::sync::RwLock::new(None);
 
 /// The SDK tracer provider that [`init`] installed globally, while its guard
 /// lives. Instrumentation uses it to skip the global provider's boxing.
 pub fn installed_tracer_provider() -> Option<SdkTracerProvider> {
+    installed_tracer().map(|(provider, _)| provider)
+}
+
+/// The tracer provider that [`init`] installed globally, with its
+/// [`Presampler`] when its sampler can be asked ahead (read together: they
+/// belong to one provider).
+pub fn installed_tracer() -> Option<(SdkTracerProvider, Option<Presampler>)> {
     INSTALLED.read().ok().and_then(|p| p.clone())
 }
 
@@ -267,6 +277,7 @@ impl Builder {
                 .clone()
                 .unwrap_or_else(|| "unknown_service".into()),
             tracer_provider: None,
+            presampler: None,
             meter_provider: None,
             logger_provider: None,
             propagator: config.propagator.clone(),
@@ -281,9 +292,11 @@ impl Builder {
             runtime: None,
         };
         if !config.disabled {
+            // `Ids` lets the presampler read the next trace id ahead.
             let mut traces = SdkTracerProvider::builder()
                 .with_resource(resource.clone())
-                .with_sampler(config.sampler.build());
+                .with_sampler(config.sampler.build())
+                .with_id_generator(Ids);
             for make in self.span_processors.drain(..) {
                 traces = traces.with_span_processor(BoxedProcessor(make()));
             }
@@ -298,6 +311,7 @@ impl Builder {
             let (traces, metrics, logs) =
                 exporters.attach(&config, &mut inner, traces, metrics, logs)?;
             inner.tracer_provider = Some(traces.build());
+            inner.presampler = Presampler::new(&config.sampler);
             inner.meter_provider = Some(metrics.build());
             inner.logger_provider = Some(logs.build());
         }
@@ -356,6 +370,8 @@ impl SpanProcessor for BoxedProcessor {
 struct Inner {
     service_name: String,
     tracer_provider: Option<SdkTracerProvider>,
+    /// Asks the tracer provider's sampler ahead, when that is sound.
+    presampler: Option<Presampler>,
     meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     propagator: Propagator,
@@ -419,6 +435,19 @@ impl Guard {
         self.with(|i| i.tracer_provider.clone())
     }
 
+    /// What asks the tracer provider's sampler ahead of the SDK, when its
+    /// decisions follow from parent and trace id alone (see
+    /// [`Presampler`]); `None` for a sampler with state or one that never
+    /// drops.
+    pub fn presampler(&self) -> Option<Presampler> {
+        self.with(|i| i.presampler.clone())
+    }
+
+    /// The propagator this guard's configuration chose.
+    pub fn propagator(&self) -> Option<Propagator> {
+        self.with(|i| Some(i.propagator.clone()))
+    }
+
     /// The meter provider.
     pub fn meter_provider(&self) -> Option<SdkMeterProvider> {
         self.with(|i| i.meter_provider.clone())
@@ -466,7 +495,7 @@ impl Guard {
         if let Some(p) = &inner.tracer_provider {
             global::set_tracer_provider(p.clone());
             if let Ok(mut installed) = INSTALLED.write() {
-                *installed = Some(p.clone());
+                *installed = Some((p.clone(), inner.presampler.clone()));
                 inner.installed = true;
             }
         }

@@ -73,6 +73,27 @@ pub fn request(traceparent: bool) -> Request<Body> {
 pub struct Setup {
     pub counting: Counting,
     pub variants: Vec<(&'static str, Router, bool)>,
+    /// The o11y rows' telemetry, kept running while the variants are used.
+    pub guards: Vec<o11y_core::Guard>,
+}
+
+/// Telemetry as o11y builds it (not installed globally): `sampler`, spans to
+/// `counting`, no exporter.
+pub fn o11y_guard(
+    counting: &Counting,
+    sampler: o11y_core::sampler::SamplerConfig,
+) -> o11y_core::Guard {
+    use o11y_core::config::ExporterKind;
+    o11y_core::builder("bench")
+        .env_lookup(|_| None)
+        .traces_exporter(ExporterKind::None)
+        .metrics_exporter(ExporterKind::None)
+        .logs_exporter(ExporterKind::None)
+        .install_subscriber(false)
+        .sampler(sampler)
+        .with_span_processor(counting.clone())
+        .build()
+        .expect("o11y telemetry for the benchmark")
 }
 
 pub fn setup() -> Setup {
@@ -88,7 +109,20 @@ pub fn setup_global() -> Setup {
         &counting,
         Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))),
     );
-    let never = tracer_provider(&counting, Sampler::AlwaysOff);
+    // The o11y rows use telemetry as o11y sets it up (`o11y::init` installs
+    // the same globally); the layer asks its sampler before the SDK builds
+    // a span it would drop. One 10 % row uses a provider built by hand, whose
+    // sampler the layer cannot know.
+    use o11y_core::sampler::SamplerConfig;
+    let o11y_always = o11y_guard(
+        &counting,
+        SamplerConfig::ParentBased(Box::new(SamplerConfig::AlwaysOn)),
+    );
+    let o11y_tenth = o11y_guard(
+        &counting,
+        SamplerConfig::ParentBased(Box::new(SamplerConfig::TraceIdRatio(0.1))),
+    );
+    let o11y_never = o11y_guard(&counting, SamplerConfig::AlwaysOff);
     let meters = SdkMeterProvider::builder()
         .with_reader(
             PeriodicReader::builder(InMemoryMetricExporter::default())
@@ -109,13 +143,22 @@ pub fn setup_global() -> Setup {
             "o11y_server_layer",
             app().layer(
                 o11y_http::ServerLayer::new()
-                    .tracer_provider(&always)
+                    .telemetry(&o11y_always)
                     .meter_provider(&meters),
             ),
             true,
         ),
         (
             "o11y_server_layer_10pct_sampled",
+            app().layer(
+                o11y_http::ServerLayer::new()
+                    .telemetry(&o11y_tenth)
+                    .meter_provider(&meters),
+            ),
+            false,
+        ),
+        (
+            "o11y_server_layer_10pct_own_provider",
             app().layer(
                 o11y_http::ServerLayer::new()
                     .tracer_provider(&tenth)
@@ -127,7 +170,7 @@ pub fn setup_global() -> Setup {
             "o11y_server_layer_unsampled",
             app().layer(
                 o11y_http::ServerLayer::new()
-                    .tracer_provider(&never)
+                    .telemetry(&o11y_never)
                     .meter_provider(&meters),
             ),
             false,
@@ -163,7 +206,11 @@ pub fn setup_global() -> Setup {
         .into_iter()
         .map(|(name, router, traceparent)| (name, router.with_state(()), traceparent))
         .collect();
-    Setup { counting, variants }
+    Setup {
+        counting,
+        variants,
+        guards: vec![o11y_always, o11y_tenth, o11y_never],
+    }
 }
 
 /// The floor: a hand-written layer making one SDK span per request (parent

@@ -51,6 +51,18 @@ impl Instrument {
         self.tracer = AnyTracer::from_provider(provider, "o11y-http");
     }
 
+    pub(crate) fn set_telemetry(&mut self, guard: &o11y_core::Guard) {
+        if let Some(tracer) = AnyTracer::from_guard(guard, "o11y-http") {
+            self.tracer = tracer;
+        }
+        if let Some(meters) = guard.meter_provider() {
+            self.set_meter_provider(&meters);
+        }
+        if let Some(propagator) = guard.propagator() {
+            self.set_propagator(propagator);
+        }
+    }
+
     pub(crate) fn set_meter_provider(&mut self, provider: &impl MeterProvider) {
         self.metrics = ClientMetrics::new(&provider.meter("o11y-http"));
     }

@@ -83,6 +83,16 @@ impl ClientLayer {
         self
     }
 
+    /// Uses `guard`'s providers and propagator (telemetry that o11y built
+    /// without installing it globally, see `o11y_core::Builder::build`). Its
+    /// sampler is then asked before the SDK builds a span it would drop
+    /// ([`o11y_core::Presampler`]), as with the providers `o11y::init`
+    /// installs.
+    pub fn telemetry(mut self, guard: &o11y_core::Guard) -> Self {
+        Arc::make_mut(&mut self.config).set_telemetry(guard);
+        self
+    }
+
     /// Uses `provider` instead of the global meter provider.
     pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
         Arc::make_mut(&mut self.config).set_meter_provider(provider);

@@ -117,6 +117,25 @@ impl ServerLayer {
         self.edit(|c| c.tracer = tracer)
     }
 
+    /// Uses `guard`'s providers and propagator (telemetry that o11y built
+    /// without installing it globally, see `o11y_core::Builder::build`). Its
+    /// sampler is then asked before the SDK builds a span it would drop
+    /// ([`o11y_core::Presampler`]), as with the providers `o11y::init`
+    /// installs.
+    pub fn telemetry(self, guard: &o11y_core::Guard) -> Self {
+        let mut layer = self;
+        if let Some(tracer) = AnyTracer::from_guard(guard, "o11y-http") {
+            layer = layer.edit(|c| c.tracer = tracer);
+        }
+        if let Some(meters) = guard.meter_provider() {
+            layer = layer.meter_provider(&meters);
+        }
+        match guard.propagator() {
+            Some(propagator) => layer.propagator(propagator),
+            None => layer,
+        }
+    }
+
     /// Uses `provider` instead of the global meter provider.
     pub fn meter_provider<P: MeterProvider + 'static>(self, provider: &P) -> Self {
         let sdk = (provider as &dyn Any).is::<SdkMeterProvider>();

@@ -13,9 +13,9 @@
 //! same answer, for the same trace id.
 //!
 //! The same trace id: for a new trace the SDK draws one from the provider's
-//! id generator. o11y's ([`Ids`]) draws trace ids from a per-thread stream of
-//! their own, so the next one can be read without being drawn, and spans ids
-//! from another stream (the SDK draws the span id first).
+//! id generator. The one o11y gives its providers draws trace ids from a
+//! per-thread generator of their own, so the next one can be read without
+//! being drawn, and span ids from another (the SDK draws the span id first).
 //!
 //! Samplers with state (the rate-limited one) are never asked ahead: a second
 //! question would take a second token.
@@ -31,51 +31,86 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SamplingDecision,
 use crate::sampler::SamplerConfig;
 
 /// The id generator of the tracer providers o11y builds: random trace and
-/// span ids from two per-thread generators (SplitMix64, seeded from the
-/// standard library's per-thread random keys), so that the next trace id can
-/// be read ahead ([`Presampler`]).
+/// span ids from two per-thread xoshiro256++ generators (the SDK's default
+/// generator is one too), seeded from the standard library's per-thread
+/// random keys. Trace ids have a generator of their own so that the next one
+/// can be read ahead ([`Presampler`]): the SDK draws a span id first.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Ids;
 
-const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+/// xoshiro256++ (Blackman and Vigna): 256 bits of state, so that no two
+/// threads' or processes' sequences overlap in practice.
+#[derive(Clone, Copy)]
+struct Xoshiro([u64; 4]);
 
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+impl Xoshiro {
+    fn seeded(stream: u64) -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        let keys = RandomState::new();
+        let thread = std::thread::current().id();
+        let mut state = [0u64; 4];
+        for (word, i) in state.iter_mut().zip(0u64..) {
+            *word = keys.hash_one((stream, i, thread));
+        }
+        // The all-zero state is the one the generator never leaves.
+        if state == [0; 4] {
+            state = [1, 2, 3, 4];
+        }
+        Self(state)
+    }
 
-fn seed(stream: u64) -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one((stream, std::thread::current().id()))
+    /// The next output, without advancing.
+    fn peek(&self) -> u64 {
+        let [s0, _, _, s3] = self.0;
+        s0.wrapping_add(s3).rotate_left(23).wrapping_add(s0)
+    }
+
+    fn advance(&mut self) {
+        let [s0, s1, s2, s3] = self.0;
+        let t = s1 << 17;
+        let s2 = s2 ^ s0;
+        let s3 = s3 ^ s1;
+        let s1 = s1 ^ s2;
+        let s0 = s0 ^ s3;
+        self.0 = [s0, s1, s2 ^ t, s3.rotate_left(45)];
+    }
+
+    fn next(&mut self) -> u64 {
+        let v = self.peek();
+        self.advance();
+        v
+    }
+
+    /// The next trace id (two outputs), and the state after it.
+    fn trace_id(mut self) -> (TraceId, Self) {
+        let hi = self.next();
+        let lo = self.next();
+        // Zero is the invalid id (one chance in 2^128).
+        (
+            TraceId::from((u128::from(hi) << 64 | u128::from(lo)).max(1)),
+            self,
+        )
+    }
 }
 
 thread_local! {
-    static TRACE_IDS: Cell<u64> = Cell::new(seed(1));
-    static SPAN_IDS: Cell<u64> = Cell::new(seed(2));
-}
-
-/// The trace id drawn from a stream at `state` (two steps).
-fn trace_id_at(state: u64) -> TraceId {
-    let hi = mix(state.wrapping_add(GOLDEN));
-    let lo = mix(state.wrapping_add(GOLDEN.wrapping_mul(2)));
-    // Zero is the invalid id (one chance in 2^128).
-    TraceId::from((u128::from(hi) << 64 | u128::from(lo)).max(1))
+    static TRACE_IDS: Cell<Xoshiro> = Cell::new(Xoshiro::seeded(1));
+    static SPAN_IDS: Cell<Xoshiro> = Cell::new(Xoshiro::seeded(2));
 }
 
 /// The trace id this thread's next [`Ids::new_trace_id`] returns (`None`
 /// while the thread is being torn down).
 fn next_trace_id() -> Option<TraceId> {
-    TRACE_IDS.try_with(|s| trace_id_at(s.get())).ok()
+    TRACE_IDS.try_with(|s| s.get().trace_id().0).ok()
 }
 
 impl IdGenerator for Ids {
     fn new_trace_id(&self) -> TraceId {
         TRACE_IDS
             .try_with(|s| {
-                let state = s.get();
-                s.set(state.wrapping_add(GOLDEN.wrapping_mul(2)));
-                trace_id_at(state)
+                let (id, after) = s.get().trace_id();
+                s.set(after);
+                id
             })
             .unwrap_or_else(|_| RandomIdGenerator::default().new_trace_id())
     }
@@ -83,9 +118,10 @@ impl IdGenerator for Ids {
     fn new_span_id(&self) -> SpanId {
         SPAN_IDS
             .try_with(|s| {
-                let state = s.get().wrapping_add(GOLDEN);
+                let mut state = s.get();
+                let id = state.next();
                 s.set(state);
-                SpanId::from(mix(state).max(1))
+                SpanId::from(id.max(1))
             })
             .unwrap_or_else(|_| RandomIdGenerator::default().new_span_id())
     }
@@ -101,7 +137,7 @@ pub struct Presampler {
 }
 
 impl Presampler {
-    /// For a provider built with `config` and [`Ids`]: `None` when asking
+    /// For a provider built with `config` and `Ids`: `None` when asking
     /// ahead is not sound (a sampler with state) or useless (one that never
     /// drops).
     pub(crate) fn new(config: &SamplerConfig) -> Option<Self> {
@@ -180,6 +216,17 @@ mod tests {
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
     use super::*;
+
+    /// The reference implementation's first outputs from state 1, 2, 3, 4.
+    #[test]
+    fn xoshiro_matches_the_reference() {
+        let mut x = Xoshiro([1, 2, 3, 4]);
+        let first: Vec<u64> = (0..4).map(|_| x.next()).collect();
+        assert_eq!(
+            first,
+            [41943041, 58720359, 3588806011781223, 3591011842654386]
+        );
+    }
 
     #[test]
     fn the_next_trace_id_is_read_ahead_without_being_drawn() {

@@ -44,7 +44,7 @@ pub use o11y_core::PrometheusHandle;
 pub use o11y_core::testing;
 pub use o11y_core::{
     BoxedLayer, Builder, ConfigError, CorrelationContextExt, CorrelationId, CorrelationRef, Guard,
-    InitError, InvalidCorrelationId, ShutdownError, X_REQUEST_ID, X_TRACE_ID, config,
+    InitError, InvalidCorrelationId, Presampler, ShutdownError, X_REQUEST_ID, X_TRACE_ID, config,
     current_correlation_id, current_span_id, current_trace_id, propagation, sampler,
 };
 

@@ -635,32 +635,41 @@ async fn a_cancelled_request_leaves_the_active_count() {
     assert_eq!(spans.len(), 1, "the span ends when the request is dropped");
 }
 
+/// A service that does its work in `call` itself, before any future exists
+/// (its future is ready at once).
+#[derive(Clone)]
+struct InCall<F>(F);
+
+impl<F> tower::Service<Request<Full<Bytes>>> for InCall<F>
+where
+    F: FnMut() -> http::Response<Full<Bytes>>,
+{
+    type Response = http::Response<Full<Bytes>>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _req: Request<Full<Bytes>>) -> Self::Future {
+        std::future::ready(Ok((self.0)()))
+    }
+}
+
 /// A service whose `call` itself panics (before any future exists) leaves no
 /// request counted as active.
 #[tokio::test]
 async fn a_panicking_call_leaves_no_active_count() {
     use tower::Service;
-    #[derive(Clone)]
-    struct PanicsInCall;
-    impl Service<Request<Full<Bytes>>> for PanicsInCall {
-        type Response = http::Response<Full<Bytes>>;
-        type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-        fn poll_ready(
-            &mut self,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Result<(), Self::Error>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-        fn call(&mut self, _req: Request<Full<Bytes>>) -> Self::Future {
-            panic!("call exploded")
-        }
-    }
     let (meters, exporter) = in_memory_meters();
     let capture = Capture::new();
     let mut svc = tower::ServiceBuilder::new()
         .layer(layer(&capture, "svc").meter_provider(&meters))
-        .service(PanicsInCall);
+        .service(InCall(|| -> http::Response<Full<Bytes>> {
+            panic!("call exploded")
+        }));
     let req = Request::get("http://svc.local/boom")
         .body(Full::new(Bytes::new()))
         .unwrap();
@@ -677,41 +686,29 @@ async fn a_panicking_call_leaves_no_active_count() {
 #[tokio::test]
 async fn an_inner_call_runs_in_the_span() {
     use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::TraceContextExt as _;
     use tower::Service;
-    #[derive(Clone, Default)]
-    struct WorksInCall(Arc<Mutex<Vec<SpanId>>>);
-    impl Service<Request<Full<Bytes>>> for WorksInCall {
-        type Response = http::Response<Full<Bytes>>;
-        type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-        fn poll_ready(
-            &mut self,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Result<(), Self::Error>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-        fn call(&mut self, _req: Request<Full<Bytes>>) -> Self::Future {
-            use opentelemetry::trace::TraceContextExt as _;
+    let capture = Capture::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorded = seen.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(layer(&capture, "svc"))
+        .service(InCall(move || {
             let id = opentelemetry::Context::current()
                 .span()
                 .span_context()
                 .span_id();
-            self.0.lock().unwrap().push(id);
-            std::future::ready(Ok(http::Response::new(Full::new(Bytes::new()))))
-        }
-    }
-    let capture = Capture::new();
-    let seen = WorksInCall::default();
-    let mut svc = ServiceBuilder::new()
-        .layer(layer(&capture, "svc"))
-        .service(seen.clone());
+            recorded.lock().unwrap().push(id);
+            http::Response::new(Full::new(Bytes::new()))
+        }));
     let req = Request::get("http://svc.local/now")
         .body(Full::new(Bytes::new()))
         .unwrap();
     svc.call(req).await.unwrap();
     let spans = capture.wait_for(1);
     let server = spans.iter().next().expect("the server span");
-    assert_eq!(*seen.0.lock().unwrap(), [server.span_id()]);
+    assert_eq!(*seen.lock().unwrap(), [server.span_id()]);
 }
 
 /// Telemetry that o11y built (a guard, not installed): the layer asks its

@@ -98,10 +98,11 @@ thread_local! {
     static SPAN_IDS: Cell<Xoshiro> = Cell::new(Xoshiro::seeded(2));
 }
 
-/// The trace id this thread's next [`Ids::new_trace_id`] returns (`None`
-/// while the thread is being torn down).
-fn next_trace_id() -> Option<TraceId> {
-    TRACE_IDS.try_with(|s| s.get().trace_id().0).ok()
+/// The trace id this thread's next [`Ids::new_trace_id`] returns, and the
+/// generator's state once it is drawn (`None` while the thread is being torn
+/// down).
+fn next_trace_id() -> Option<(TraceId, Xoshiro)> {
+    TRACE_IDS.try_with(|s| s.get().trace_id()).ok()
 }
 
 impl IdGenerator for Ids {
@@ -163,13 +164,15 @@ impl Presampler {
         if parent.is_telemetry_suppressed() {
             return None;
         }
-        let (trace_id, new_trace) = {
+        // A new trace's id is read ahead, and drawn only for a dropped span.
+        let (trace_id, drawn) = {
             let span = parent.span();
             let sc = span.span_context();
             if sc.is_valid() {
-                (sc.trace_id(), false)
+                (sc.trace_id(), None)
             } else {
-                (next_trace_id()?, true)
+                let (id, after) = next_trace_id()?;
+                (id, Some(after))
             }
         };
         let result = self
@@ -178,9 +181,8 @@ impl Presampler {
         if result.decision != SamplingDecision::Drop {
             return None;
         }
-        if new_trace {
-            // Drawn now: the id read ahead is this span's.
-            let _ = Ids.new_trace_id();
+        if let Some(after) = drawn {
+            let _ = TRACE_IDS.try_with(|s| s.set(after));
         }
         Some(SpanContext::new(
             trace_id,
@@ -217,6 +219,10 @@ mod tests {
 
     use super::*;
 
+    fn read_ahead() -> TraceId {
+        next_trace_id().unwrap().0
+    }
+
     /// The reference implementation's first outputs from state 1, 2, 3, 4.
     #[test]
     fn xoshiro_matches_the_reference() {
@@ -230,12 +236,12 @@ mod tests {
 
     #[test]
     fn the_next_trace_id_is_read_ahead_without_being_drawn() {
-        let ahead = next_trace_id().unwrap();
+        let ahead = read_ahead();
         // Span ids come from another stream: drawing them changes nothing.
         let _ = Ids.new_span_id();
-        assert_eq!(next_trace_id(), Some(ahead));
+        assert_eq!(read_ahead(), ahead);
         assert_eq!(Ids.new_trace_id(), ahead);
-        assert_ne!(next_trace_id(), Some(ahead));
+        assert_ne!(read_ahead(), ahead);
     }
 
     #[test]
@@ -276,8 +282,10 @@ mod tests {
         let tracer = provider.tracer("t");
         let root = Context::new();
         let (mut sampled, n) = (0u32, 4000u32);
+        let mut traces = HashSet::new();
         for _ in 0..n {
-            let ahead = next_trace_id().unwrap();
+            let ahead = read_ahead();
+            assert!(traces.insert(ahead), "each new trace gets an id of its own");
             match presampler.dropped(&root, "GET", &SpanKind::Server, &[]) {
                 Some(identity) => {
                     assert_eq!(identity.trace_id(), ahead);

@@ -184,10 +184,8 @@ impl<S> Server<S> {
                     .or_else(|| content_length(head.headers))
             })
             .flatten();
-        let future = if calls_when_polled::<S>() {
-            self.inner.call(req)
-        } else {
-            let _attached = cx.clone().attach();
+        let future = {
+            let _attached = (!calls_when_polled::<S>()).then(|| cx.clone().attach());
             self.inner.call(req)
         };
         // Counted from here on; dropping `Traced` (done or cancelled) uncounts

@@ -6,11 +6,13 @@
 //! in ten pay that at 10 % sampling. When o11y built the provider, with a
 //! sampler whose decision follows from the parent and the trace id alone
 //! (always on or off, a trace-id ratio, parent-based over those), a
-//! [`Presampler`] asks that same sampler first. For a span the provider would
-//! drop it gives the identity the span would have had (what children and
-//! outgoing requests carry), and the SDK is not called; otherwise the caller
-//! starts the span through the SDK, which asks the sampler again and gets the
-//! same answer, for the same trace id.
+//! [`Presampler`] computes that sampler's decision first, as the SDK's
+//! sampler computes it. For a span the provider would drop it gives the
+//! identity the span would have had (what children and outgoing requests
+//! carry), and the SDK is not called. For one it records it gives the trace
+//! id, so that the caller can hand the SDK the span's attributes up front
+//! rather than one by one; the SDK asks its sampler again and gets the same
+//! answer, for the same trace id.
 //!
 //! The same trace id: for a new trace the SDK draws one from the provider's
 //! id generator. The one o11y gives its providers draws trace ids from a
@@ -24,9 +26,9 @@ use std::cell::Cell;
 
 use opentelemetry::{
     Context,
-    trace::{Link, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId},
+    trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId},
 };
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SamplingDecision, ShouldSample};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
 use crate::sampler::SamplerConfig;
 
@@ -128,13 +130,78 @@ impl IdGenerator for Ids {
     }
 }
 
-/// Asks a provider's sampler, ahead of the SDK, whether it would drop a span
+/// Asks a provider's sampler, ahead of the SDK, how it would decide a span
 /// (see the [module](self)). Made by o11y for the providers it builds:
 /// [`Guard::presampler`](crate::Guard::presampler),
 /// [`installed_tracer`](crate::installed_tracer).
 #[derive(Clone, Debug)]
 pub struct Presampler {
-    sampler: Box<dyn ShouldSample>,
+    rule: Rule,
+}
+
+/// What the provider's sampler will decide for a span, told ahead.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ahead {
+    /// It drops the span: the identity the span would have had (the
+    /// parent's trace id or the next new one, a new span id, not sampled,
+    /// the parent's trace state), for children and outgoing requests.
+    Drop(SpanContext),
+    /// It records and samples the span, in this trace (the parent's, or the
+    /// id the SDK draws next for a new trace): its attributes can be given
+    /// to the SDK up front.
+    Record(TraceId),
+}
+
+/// The decision of a [`SamplerConfig`] whose decisions follow from the
+/// parent and the trace id alone, computed as the SDK's `Sampler` computes
+/// it (`tests::rules_decide_as_the_sdk_samplers` holds them together).
+#[derive(Clone, Debug)]
+enum Rule {
+    On,
+    Off,
+    /// Sampled when the trace id's last 8 bytes, shifted right by one, are
+    /// below this bound (the SDK's `TraceIdRatioBased`).
+    Below(u64),
+    /// A parent's decision when the context has a span, else the rule's.
+    ParentBased(Box<Rule>),
+}
+
+impl Rule {
+    /// `None` for a sampler with state.
+    fn of(config: &SamplerConfig) -> Option<Self> {
+        Some(match config {
+            SamplerConfig::AlwaysOn => Self::On,
+            SamplerConfig::AlwaysOff => Self::Off,
+            SamplerConfig::TraceIdRatio(ratio) if *ratio >= 1.0 => Self::On,
+            // As the SDK: a negative or NaN ratio samples nothing, and the
+            // product saturates into `u64`.
+            SamplerConfig::TraceIdRatio(ratio) => {
+                Self::Below((ratio.max(0.0) * (1u64 << 63) as f64) as u64)
+            }
+            SamplerConfig::RateLimited(_) => return None,
+            SamplerConfig::ParentBased(root) => Self::ParentBased(Box::new(Self::of(root)?)),
+        })
+    }
+
+    fn samples(&self, parent: &Context, trace_id: TraceId) -> bool {
+        match self {
+            Self::On => true,
+            Self::Off => false,
+            Self::Below(bound) => {
+                let low = u128::from_be_bytes(trace_id.to_bytes()) as u64;
+                (low >> 1) < *bound
+            }
+            // As the SDK's `Sampler::ParentBased`: any span in the context,
+            // even an invalid one, decides.
+            Self::ParentBased(root) => {
+                if parent.has_active_span() {
+                    parent.span().span_context().is_sampled()
+                } else {
+                    root.samples(parent, trace_id)
+                }
+            }
+        }
+    }
 }
 
 impl Presampler {
@@ -142,65 +209,55 @@ impl Presampler {
     /// ahead is not sound (a sampler with state) or useless (one that never
     /// drops).
     pub(crate) fn new(config: &SamplerConfig) -> Option<Self> {
-        (decided_by_ids(config) && may_drop(config)).then(|| Self {
-            sampler: config.build(),
+        if !may_drop(config) {
+            return None;
+        }
+        Some(Self {
+            rule: Rule::of(config)?,
         })
     }
 
-    /// `Some(identity)` when the provider would drop a span with this
-    /// parent, name, kind and links (and no attributes): the identity it
-    /// would have had (the parent's trace id or the next new one, a new span
-    /// id, not sampled, the sampler's trace state). `None` when it may record
-    /// it: start it through the SDK, which decides the same way, for the same
-    /// trace id.
-    pub fn dropped(
-        &self,
-        parent: &Context,
-        name: &str,
-        kind: &SpanKind,
-        links: &[Link],
-    ) -> Option<SpanContext> {
-        // The SDK gives a suppressed context an empty span: leave it to it.
+    /// How the provider will decide a span with this parent (and any name,
+    /// kind, attributes and links: its sampler looks at none of them).
+    /// `None` when it cannot be told ahead: a suppressed context (the SDK
+    /// gives it an empty span), or a thread being torn down.
+    pub fn ahead(&self, parent: &Context) -> Option<Ahead> {
         if parent.is_telemetry_suppressed() {
             return None;
         }
-        // A new trace's id is read ahead, and drawn only for a dropped span.
-        let (trace_id, drawn) = {
-            let span = parent.span();
-            let sc = span.span_context();
-            if sc.is_valid() {
-                (sc.trace_id(), None)
-            } else {
-                let (id, after) = next_trace_id()?;
-                (id, Some(after))
-            }
+        let span = parent.span();
+        let sc = span.span_context();
+        // A new trace's id is read ahead, and drawn only for a dropped span
+        // (for a recorded one, the SDK draws it).
+        let (trace_id, drawn) = if sc.is_valid() {
+            (sc.trace_id(), None)
+        } else {
+            let (id, after) = next_trace_id()?;
+            (id, Some(after))
         };
-        let result = self
-            .sampler
-            .should_sample(Some(parent), trace_id, name, kind, &[], links);
-        if result.decision != SamplingDecision::Drop {
-            return None;
+        if self.rule.samples(parent, trace_id) {
+            return Some(Ahead::Record(trace_id));
         }
         if let Some(after) = drawn {
             let _ = TRACE_IDS.try_with(|s| s.set(after));
         }
-        Some(SpanContext::new(
+        Some(Ahead::Drop(SpanContext::new(
             trace_id,
             Ids.new_span_id(),
             TraceFlags::default(),
             false,
-            result.trace_state,
-        ))
+            sc.trace_state().clone(),
+        )))
     }
-}
 
-/// Whether `config`'s decisions follow from the parent and the trace id
-/// alone.
-fn decided_by_ids(config: &SamplerConfig) -> bool {
-    match config {
-        SamplerConfig::AlwaysOn | SamplerConfig::AlwaysOff | SamplerConfig::TraceIdRatio(_) => true,
-        SamplerConfig::RateLimited(_) => false,
-        SamplerConfig::ParentBased(root) => decided_by_ids(root),
+    /// `Some(identity)` when the provider would drop a span with this
+    /// parent: [`Ahead::Drop`]'s identity. `None` when it records it, or
+    /// when that cannot be told ahead.
+    pub fn dropped(&self, parent: &Context) -> Option<SpanContext> {
+        match self.ahead(parent)? {
+            Ahead::Drop(identity) => Some(identity),
+            Ahead::Record(_) => None,
+        }
     }
 }
 
@@ -214,8 +271,8 @@ fn may_drop(config: &SamplerConfig) -> bool {
 mod tests {
     use std::collections::HashSet;
 
-    use opentelemetry::trace::{Span, TraceState, Tracer, TracerProvider};
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use opentelemetry::trace::{Span, SpanKind, TraceState, Tracer, TracerProvider};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SamplingDecision, SdkTracerProvider};
 
     use super::*;
 
@@ -286,7 +343,7 @@ mod tests {
         for _ in 0..n {
             let ahead = read_ahead();
             assert!(traces.insert(ahead), "each new trace gets an id of its own");
-            match presampler.dropped(&root, "GET", &SpanKind::Server, &[]) {
+            match presampler.dropped(&root) {
                 Some(identity) => {
                     assert_eq!(identity.trace_id(), ahead);
                     assert!(!identity.is_sampled() && identity.is_valid());
@@ -322,6 +379,96 @@ mod tests {
         assert!((0.2..0.3).contains(&share), "{share}");
     }
 
+    /// Every rule decides as the SDK sampler built from the same config, for
+    /// random trace ids, ids at the ratio's edge, and every kind of parent.
+    #[test]
+    fn rules_decide_as_the_sdk_samplers() {
+        use SamplerConfig::*;
+        let ratios = [0.0, 1e-9, 0.1, 0.25, 0.5, 0.999, 1.0, 2.0, -1.0, f64::NAN];
+        let mut configs = vec![AlwaysOn, AlwaysOff];
+        for r in ratios {
+            configs.push(TraceIdRatio(r));
+            configs.push(ParentBased(Box::new(TraceIdRatio(r))));
+        }
+        configs.push(ParentBased(Box::new(AlwaysOn)));
+        configs.push(ParentBased(Box::new(AlwaysOff)));
+        configs.push(ParentBased(Box::new(ParentBased(Box::new(TraceIdRatio(
+            0.3,
+        ))))));
+        let remote = |flags| {
+            Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from(3u128),
+                SpanId::from(4u64),
+                flags,
+                true,
+                TraceState::default(),
+            ))
+        };
+        let parents = [
+            Context::new(),
+            remote(TraceFlags::SAMPLED),
+            remote(TraceFlags::default()),
+            // A span in the context, though an invalid one.
+            Context::new().with_remote_span_context(SpanContext::empty_context()),
+        ];
+        let mut ids: Vec<TraceId> = (0..2000).map(|_| Ids.new_trace_id()).collect();
+        // Low halves at the edge of a 0.25 ratio: 2^61 shifted in by one.
+        for low in [
+            (1u128 << 62) - 2,
+            (1u128 << 62) - 1,
+            1u128 << 62,
+            (1 << 62) + 1,
+        ] {
+            ids.push(TraceId::from((7u128 << 64) | low));
+        }
+        ids.push(TraceId::from(u128::MAX));
+        for config in &configs {
+            let rule = Rule::of(config).unwrap();
+            let sdk = config.build();
+            for parent in &parents {
+                for id in &ids {
+                    let decision = sdk
+                        .should_sample(Some(parent), *id, "GET", &SpanKind::Server, &[], &[])
+                        .decision;
+                    assert_eq!(
+                        rule.samples(parent, *id),
+                        decision == SamplingDecision::RecordAndSample,
+                        "{config:?} for {id:?}"
+                    );
+                    assert_ne!(decision, SamplingDecision::RecordOnly);
+                }
+            }
+        }
+    }
+
+    /// A span the provider records is told with the trace id the SDK then
+    /// gives it, and the id is left to the SDK to draw.
+    #[test]
+    fn a_recorded_root_is_told_with_the_id_the_sdk_draws() {
+        let config = SamplerConfig::TraceIdRatio(1.0 - f64::EPSILON);
+        let presampler = Presampler::new(&config).unwrap();
+        let (provider, _exporter) = provider(&config);
+        let tracer = provider.tracer("t");
+        let root = Context::new();
+        let mut recorded = 0;
+        for _ in 0..100 {
+            let ahead = read_ahead();
+            let Some(Ahead::Record(id)) = presampler.ahead(&root) else {
+                continue;
+            };
+            assert_eq!(id, ahead);
+            assert_eq!(read_ahead(), ahead, "not drawn");
+            let span = tracer
+                .span_builder("GET")
+                .with_kind(SpanKind::Server)
+                .start_with_context(&tracer, &root);
+            assert_eq!(span.span_context().trace_id(), id);
+            assert!(span.is_recording());
+            recorded += 1;
+        }
+        assert!(recorded > 90, "{recorded}");
+    }
+
     #[test]
     fn children_follow_their_parent() {
         let config = SamplerConfig::ParentBased(Box::new(SamplerConfig::AlwaysOn));
@@ -337,15 +484,9 @@ mod tests {
             ))
         };
         let sampled = parent(TraceFlags::SAMPLED);
-        assert!(
-            presampler
-                .dropped(&sampled, "GET", &SpanKind::Server, &[])
-                .is_none()
-        );
+        assert!(presampler.dropped(&sampled).is_none());
         let unsampled = parent(TraceFlags::default());
-        let identity = presampler
-            .dropped(&unsampled, "GET", &SpanKind::Server, &[])
-            .unwrap();
+        let identity = presampler.dropped(&unsampled).unwrap();
         assert_eq!(
             identity.trace_id(),
             TraceId::from(7u128),
@@ -371,10 +512,6 @@ mod tests {
     fn a_suppressed_context_is_left_to_the_sdk() {
         let presampler = Presampler::new(&SamplerConfig::AlwaysOff).unwrap();
         let cx = Context::new().with_telemetry_suppressed();
-        assert!(
-            presampler
-                .dropped(&cx, "GET", &SpanKind::Server, &[])
-                .is_none()
-        );
+        assert!(presampler.dropped(&cx).is_none());
     }
 }

@@ -4,7 +4,7 @@
 
 use std::{any::Any, borrow::Cow, sync::Arc, time::SystemTime};
 
-use o11y_core::Presampler;
+use o11y_core::{Presampler, presample::Ahead};
 use opentelemetry::{
     Context, KeyValue,
     global::BoxedTracer,
@@ -112,22 +112,26 @@ where
         parent,
     } = start;
     // A sampled remote parent is almost always followed: describe the span
-    // up front, in one go. Otherwise wait for the sampler's decision so that
-    // an unsampled request pays for neither the name nor the attributes.
-    let likely = {
+    // up front, in one go. So is a span the provider's sampler is known to
+    // record: when o11y built the provider, its sampler is asked first, and
+    // a dropped span keeps only its identity, without the SDK building one.
+    // Otherwise wait for the sampler's decision so that an unsampled request
+    // pays for neither the name nor the attributes.
+    let mut likely = {
         let span = parent.span();
         let sc = span.span_context();
         (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id())
     };
-    // Any other span, the provider's sampler may drop: when o11y built the
-    // provider, ask it first, and keep only the identity of a dropped span
-    // without the SDK building one.
     if likely.is_none() {
-        if let Some(identity) = ahead.and_then(|a| a.dropped(parent, short_name, &kind, &links)) {
-            return (
-                parent.with_remote_span_context(identity),
-                Started::NotRecording,
-            );
+        match ahead.and_then(|a| a.ahead(parent)) {
+            Some(Ahead::Drop(identity)) => {
+                return (
+                    parent.with_remote_span_context(identity),
+                    Started::NotRecording,
+                );
+            }
+            Some(Ahead::Record(trace_id)) => likely = Some(trace_id),
+            None => {}
         }
     }
     // Built in one go, not through the by-value `with_*` calls.

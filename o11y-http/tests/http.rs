@@ -785,6 +785,17 @@ async fn guard_telemetry_drops_and_records_as_its_sampler_says() {
             "the span the handler saw is the one exported"
         );
     }
+    // Recorded roots get their attributes up front, made for the trace the
+    // SDK then gives them: the correlation id is that trace's id.
+    for s in spans.iter() {
+        let attr = |key: &str| s.attr_str(key);
+        assert_eq!(attr("correlation.id"), Some(s.trace_id().to_string()));
+        assert_eq!(attr("http.request.method").as_deref(), Some("GET"));
+        assert_eq!(attr("url.path").as_deref(), Some("/x"));
+        assert_eq!(attr("server.address").as_deref(), Some("svc.local"));
+        assert_eq!(attr("http.response.status_code").as_deref(), Some("200"));
+        assert!(s.duration() < std::time::Duration::from_secs(60));
+    }
     assert!(
         (60..=140).contains(&sampled.len()),
         "{} of 200",

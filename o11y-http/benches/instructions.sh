@@ -41,7 +41,7 @@ case $measure in
   *) echo "MEASURE is instructions or cache_lines" >&2; exit 2 ;;
 esac
 per_request() { local a b; a=$(count "$1" 0); b=$(count "$1" "$n"); echo $(( (b - a) / n )); }
-root() { case $1 in *_root | *_10pct_* | *_unsampled) return 0 ;; *) return 1 ;; esac; }
+root() { case $1 in *_root | *_root_* | *_10pct_* | *_unsampled) return 0 ;; *) return 1 ;; esac; }
 bare=$(per_request bare_axum)
 bare_root=$(per_request bare_axum_root)
 printf '%-36s %12s %10s\n' variant "$unit" added

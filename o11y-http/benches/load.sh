@@ -25,7 +25,7 @@ tick_us=$((1000000 / $(getconf CLK_TCK)))
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # Variants whose requests start traces (no traceparent); they compare with
 # bare_axum_root, which serves the same requests.
-root() { case $1 in *_root | *_10pct_* | *_unsampled) return 0 ;; *) return 1 ;; esac; }
+root() { case $1 in *_root | *_root_* | *_10pct_* | *_unsampled) return 0 ;; *) return 1 ;; esac; }
 # PIN=1 runs the server on CPU 1 and wrk on CPU 0 (less noise from the
 # scheduler moving them onto one core).
 pin_server=; pin_client=
@@ -39,7 +39,7 @@ LUA
 # A row's name: the variant's, with the binary's number when there are several.
 name() { if [ "$nbins" = 1 ]; then echo "$1"; else echo "$1@$2"; fi; }
 variants=${VARIANTS:-"bare_axum bare_axum_root o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
-for _ in $(seq "$rounds"); do
+for round in $(seq "$rounds"); do
   for v in $variants; do
     i=0
     for bin in $bins; do
@@ -54,7 +54,7 @@ for _ in $(seq "$rounds"); do
       kill $pid; wait $pid 2>/dev/null || true
       reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
       rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
-      echo "$(name "$v" "$i") $rps $(echo "($c1 - $c0) * $tick_us / $reqs" | bc -l)" >>"$results"
+      echo "$(name "$v" "$i") $rps $(echo "($c1 - $c0) * $tick_us / $reqs" | bc -l) $round" >>"$results"
     done
   done
 done
@@ -62,7 +62,14 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 least() { sort -g | head -n1; }
 # The median is the figure; the least CPU time over the rounds is printed
 # beside it because on a shared virtual machine noise only ever adds time.
-printf '%-36s %10s %12s %12s %10s %12s %10s\n' variant req/s cpu_us/req added_us vs_bare least_cpu_us least_added
+# `paired`: the median over the rounds of the variant's CPU time minus its
+# bare row's in the same round (minutes apart at most, so that slow changes
+# in the machine's load cancel).
+paired() {
+  awk -v v="$1" -v b="$2" '$1 == b { bare[$4] = $3 } $1 == v { mine[$4] = $3 }
+    END { for (r in mine) if (r in bare) print mine[r] - bare[r] }' "$results" | median
+}
+printf '%-36s %10s %12s %12s %10s %12s %10s %10s\n' variant req/s cpu_us/req added_us vs_bare least_cpu_us least_added paired
 for i in $(seq "$nbins"); do
   for v0 in $variants; do
     v=$(name "$v0" "$i")
@@ -74,6 +81,6 @@ for i in $(seq "$nbins"); do
     c=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | median)
     bare_least=$(awk -v v="$b" '$1 == v { print $3 }' "$results" | least)
     l=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | least)
-    printf '%-36s %10.0f %12.2f %12.2f %10.2f %12.2f %10.2f\n' "$v" "$rps" "$c" "$(echo "$c - $bare_cpu" | bc -l)" "$(echo "$rps / $bare_rps" | bc -l)" "$l" "$(echo "$l - $bare_least" | bc -l)"
+    printf '%-36s %10.0f %12.2f %12.2f %10.2f %12.2f %10.2f %10.2f\n' "$v" "$rps" "$c" "$(echo "$c - $bare_cpu" | bc -l)" "$(echo "$rps / $bare_rps" | bc -l)" "$l" "$(echo "$l - $bare_least" | bc -l)" "$(paired "$v" "$b")"
   done
 done

@@ -23,6 +23,9 @@ port=18089
 rounds=${ROUNDS:-3}
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# User time alone: the layers' own work (the kernel's network path, most of
+# the total and most of its noise, is in system time).
+ucpu() { awk '{ print $14 }' "/proc/$1/stat"; }
 # Variants whose requests start traces (no traceparent); they compare with
 # bare_axum_root, which serves the same requests.
 root() { case $1 in *_root | *_root_* | *_10pct_* | *_unsampled) return 0 ;; *) return 1 ;; esac; }
@@ -38,7 +41,7 @@ wrk.headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b71692033
 LUA
 # A row's name: the variant's, with the binary's number when there are several.
 name() { if [ "$nbins" = 1 ]; then echo "$1"; else echo "$1@$2"; fi; }
-variants=${VARIANTS:-"bare_axum bare_axum_root o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
+variants=${VARIANTS:-"bare_axum bare_axum_root bare_axum_root_header o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
 for round in $(seq "$rounds"); do
   for v in $variants; do
     i=0
@@ -48,13 +51,13 @@ for round in $(seq "$rounds"); do
       for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
       s=$script; root "$v" && s=/dev/null
       $pin_client wrk -t1 -c32 -d1s -s "$s" "http://127.0.0.1:$port/users/42" >/dev/null
-      c0=$(cpu $pid)
+      c0=$(cpu $pid); u0=$(ucpu $pid)
       out=$($pin_client wrk -t1 -c32 -d${SECONDS_PER_RUN:-5}s -s "$s" "http://127.0.0.1:$port/users/42")
-      c1=$(cpu $pid)
+      c1=$(cpu $pid); u1=$(ucpu $pid)
       kill $pid; wait $pid 2>/dev/null || true
       reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
       rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
-      echo "$(name "$v" "$i") $rps $(echo "($c1 - $c0) * $tick_us / $reqs" | bc -l) $round" >>"$results"
+      echo "$(name "$v" "$i") $rps $(echo "($c1 - $c0) * $tick_us / $reqs" | bc -l) $round $(echo "($u1 - $u0) * $tick_us / $reqs" | bc -l)" >>"$results"
     done
   done
 done
@@ -69,7 +72,8 @@ paired() {
   awk -v v="$1" -v b="$2" '$1 == b { bare[$4] = $3 } $1 == v { mine[$4] = $3 }
     END { for (r in mine) if (r in bare) print mine[r] - bare[r] }' "$results" | median
 }
-printf '%-36s %10s %12s %12s %10s %12s %10s %10s\n' variant req/s cpu_us/req added_us vs_bare least_cpu_us least_added paired
+# `user_added`: the median user CPU time per request minus bare's.
+printf '%-36s %10s %12s %12s %10s %12s %10s %10s %10s\n' variant req/s cpu_us/req added_us vs_bare least_cpu_us least_added paired user_added
 for i in $(seq "$nbins"); do
   for v0 in $variants; do
     v=$(name "$v0" "$i")
@@ -81,6 +85,8 @@ for i in $(seq "$nbins"); do
     c=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | median)
     bare_least=$(awk -v v="$b" '$1 == v { print $3 }' "$results" | least)
     l=$(awk -v v="$v" '$1 == v { print $3 }' "$results" | least)
-    printf '%-36s %10.0f %12.2f %12.2f %10.2f %12.2f %10.2f %10.2f\n' "$v" "$rps" "$c" "$(echo "$c - $bare_cpu" | bc -l)" "$(echo "$rps / $bare_rps" | bc -l)" "$l" "$(echo "$l - $bare_least" | bc -l)" "$(paired "$v" "$b")"
+    bare_user=$(awk -v v="$b" '$1 == v { print $5 }' "$results" | median)
+    user=$(awk -v v="$v" '$1 == v { print $5 }' "$results" | median)
+    printf '%-36s %10.0f %12.2f %12.2f %10.2f %12.2f %10.2f %10.2f %10.2f\n' "$v" "$rps" "$c" "$(echo "$c - $bare_cpu" | bc -l)" "$(echo "$rps / $bare_rps" | bc -l)" "$l" "$(echo "$l - $bare_least" | bc -l)" "$(paired "$v" "$b")" "$(echo "$user - $bare_user" | bc -l)"
   done
 done

@@ -43,8 +43,9 @@
 //! to `telemetry`), a request whose span the sampler would drop costs no SDK
 //! span: the layer asks the provider's sampler first and keeps only the
 //! identity the span would have had (what handlers, logs and outgoing calls
-//! carry). See `o11y_core::Presampler`. With a provider built by hand, the
-//! SDK builds and drops such a span.
+//! carry); a span it records gets its name and attributes in one go, before
+//! the SDK starts it. See `o11y_core::Presampler`. With a provider built by
+//! hand, the SDK builds and drops such a span.
 //!
 //! Telemetry never changes the response: a malformed header starts a new
 //! trace, a hostile correlation id is replaced, and nothing here returns an

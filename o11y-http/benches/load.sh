@@ -42,8 +42,14 @@ LUA
 # A row's name: the variant's, with the binary's number when there are several.
 name() { if [ "$nbins" = 1 ]; then echo "$1"; else echo "$1@$2"; fi; }
 variants=${VARIANTS:-"bare_axum bare_axum_root bare_axum_root_header o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
+# Each round starts one variant further along the list, so that noise that
+# comes back at a steady period (a neighbour's job) does not keep hitting
+# the same variants.
+count=$(echo $variants | wc -w)
 for round in $(seq "$rounds"); do
-  for v in $variants; do
+  shift_by=$(( (round - 1) % count ))
+  order=$(echo $variants | tr ' ' '\n' | awk -v k="$shift_by" -v n="$count" '{ a[NR - 1] = $0 } END { for (i = 0; i < n; i++) print a[(i + k) % n] }')
+  for v in $order; do
     i=0
     for bin in $bins; do
       i=$((i + 1))

@@ -101,6 +101,26 @@ fn comma_joined_value_with_one_trace_id_is_cleaned() {
     );
 }
 
+/// Values of exactly version 00's length take a path of their own: a comma
+/// in one makes it invalid, padding leaves a valid one valid.
+#[test]
+fn a_value_of_version_00s_length_is_checked_whole() {
+    let valid = tp(TID);
+    assert_eq!(valid.len(), TRACEPARENT_LEN);
+    assert_eq!(
+        trace_id(&extract(&[("traceparent", &valid)])).as_deref(),
+        Some(TID)
+    );
+    let comma = valid.replacen("-01", ",01", 1);
+    assert_eq!(comma.len(), TRACEPARENT_LEN);
+    assert_eq!(trace_id(&extract(&[("traceparent", &comma)])), None);
+    let padded = format!(" {valid}\t");
+    assert_eq!(
+        trace_id(&extract(&[("traceparent", &padded)])).as_deref(),
+        Some(TID)
+    );
+}
+
 #[test]
 fn different_trace_ids_restart_the_trace() {
     let other = "12345678901234567890123456789011";

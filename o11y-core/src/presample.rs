@@ -249,16 +249,6 @@ impl Presampler {
             sc.trace_state().clone(),
         )))
     }
-
-    /// `Some(identity)` when the provider would drop a span with this
-    /// parent: [`Ahead::Drop`]'s identity. `None` when it records it, or
-    /// when that cannot be told ahead.
-    pub fn dropped(&self, parent: &Context) -> Option<SpanContext> {
-        match self.ahead(parent)? {
-            Ahead::Drop(identity) => Some(identity),
-            Ahead::Record(_) => None,
-        }
-    }
 }
 
 /// Whether `config` drops any span (parent-based ones drop the children of
@@ -278,6 +268,14 @@ mod tests {
 
     fn read_ahead() -> TraceId {
         next_trace_id().unwrap().0
+    }
+
+    /// The identity of a span the provider would drop with this parent.
+    fn dropped(presampler: &Presampler, parent: &Context) -> Option<SpanContext> {
+        match presampler.ahead(parent)? {
+            Ahead::Drop(identity) => Some(identity),
+            Ahead::Record(_) => None,
+        }
     }
 
     /// The reference implementation's first outputs from state 1, 2, 3, 4.
@@ -343,7 +341,7 @@ mod tests {
         for _ in 0..n {
             let ahead = read_ahead();
             assert!(traces.insert(ahead), "each new trace gets an id of its own");
-            match presampler.dropped(&root) {
+            match dropped(&presampler, &root) {
                 Some(identity) => {
                     assert_eq!(identity.trace_id(), ahead);
                     assert!(!identity.is_sampled() && identity.is_valid());
@@ -484,9 +482,9 @@ mod tests {
             ))
         };
         let sampled = parent(TraceFlags::SAMPLED);
-        assert!(presampler.dropped(&sampled).is_none());
+        assert!(dropped(&presampler, &sampled).is_none());
         let unsampled = parent(TraceFlags::default());
-        let identity = presampler.dropped(&unsampled).unwrap();
+        let identity = dropped(&presampler, &unsampled).unwrap();
         assert_eq!(
             identity.trace_id(),
             TraceId::from(7u128),
@@ -512,6 +510,6 @@ mod tests {
     fn a_suppressed_context_is_left_to_the_sdk() {
         let presampler = Presampler::new(&SamplerConfig::AlwaysOff).unwrap();
         let cx = Context::new().with_telemetry_suppressed();
-        assert!(presampler.dropped(&cx).is_none());
+        assert_eq!(presampler.ahead(&cx), None);
     }
 }

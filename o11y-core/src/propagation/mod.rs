@@ -388,17 +388,13 @@ fn inject_tracestate(state: &TraceState, headers: &mut HeaderMap) {
 fn extract_trace<C: Carrier>(cx: &Context, carrier: &C, scan: &Scan<'_>) -> Context {
     let parent = match (scan.traceparents, scan.traceparent) {
         (0, _) | (_, None) => Parent::None,
-        // The common case: one value of version 00's length. Parsing checks
-        // every one of its characters, so a valid one holds no comma.
-        (1, Some(v)) if v.len() == TRACEPARENT_LEN => match Traceparent::parse_bytes(v) {
-            Ok(tp) => Parent::One(tp, 1),
+        // The common case: one value, not comma-joined. Parsing checks every
+        // character of a value of version 00's length, so a valid one of
+        // that length holds no comma and is not searched for one.
+        (1, Some(v)) => match Traceparent::parse_bytes(v) {
+            Ok(tp) if v.len() == TRACEPARENT_LEN || !v.contains(&b',') => Parent::One(tp, 1),
             Err(_) if !v.contains(&b',') => Parent::None,
-            Err(_) => read_traceparent(carrier.values(&TRACEPARENT_NAME)),
-        },
-        // One value, not comma-joined.
-        (1, Some(v)) if !v.contains(&b',') => match Traceparent::parse_bytes(v) {
-            Ok(tp) => Parent::One(tp, 1),
-            Err(_) => Parent::None,
+            _ => read_traceparent(carrier.values(&TRACEPARENT_NAME)),
         },
         _ => read_traceparent(carrier.values(&TRACEPARENT_NAME)),
     };

@@ -95,37 +95,51 @@ impl Xoshiro {
     }
 }
 
+/// A thread's two generators, in one thread-local (one look-up when the
+/// presampler both reads a trace id ahead and draws a span id).
+struct Generators {
+    trace: Cell<Xoshiro>,
+    span: Cell<Xoshiro>,
+}
+
+impl Generators {
+    fn draw_trace_id(&self) -> TraceId {
+        let (id, after) = self.trace.get().trace_id();
+        self.trace.set(after);
+        id
+    }
+
+    fn draw_span_id(&self) -> SpanId {
+        let mut state = self.span.get();
+        let id = state.next();
+        self.span.set(state);
+        SpanId::from(id.max(1))
+    }
+}
+
 thread_local! {
-    static TRACE_IDS: Cell<Xoshiro> = Cell::new(Xoshiro::seeded(1));
-    static SPAN_IDS: Cell<Xoshiro> = Cell::new(Xoshiro::seeded(2));
+    static IDS: Generators = Generators {
+        trace: Cell::new(Xoshiro::seeded(1)),
+        span: Cell::new(Xoshiro::seeded(2)),
+    };
 }
 
 /// The trace id this thread's next [`Ids::new_trace_id`] returns, and the
 /// generator's state once it is drawn (`None` while the thread is being torn
 /// down).
+#[cfg(test)]
 fn next_trace_id() -> Option<(TraceId, Xoshiro)> {
-    TRACE_IDS.try_with(|s| s.get().trace_id()).ok()
+    IDS.try_with(|g| g.trace.get().trace_id()).ok()
 }
 
 impl IdGenerator for Ids {
     fn new_trace_id(&self) -> TraceId {
-        TRACE_IDS
-            .try_with(|s| {
-                let (id, after) = s.get().trace_id();
-                s.set(after);
-                id
-            })
+        IDS.try_with(Generators::draw_trace_id)
             .unwrap_or_else(|_| RandomIdGenerator::default().new_trace_id())
     }
 
     fn new_span_id(&self) -> SpanId {
-        SPAN_IDS
-            .try_with(|s| {
-                let mut state = s.get();
-                let id = state.next();
-                s.set(state);
-                SpanId::from(id.max(1))
-            })
+        IDS.try_with(Generators::draw_span_id)
             .unwrap_or_else(|_| RandomIdGenerator::default().new_span_id())
     }
 }
@@ -227,27 +241,30 @@ impl Presampler {
         }
         let span = parent.span();
         let sc = span.span_context();
-        // A new trace's id is read ahead, and drawn only for a dropped span
-        // (for a recorded one, the SDK draws it).
-        let (trace_id, drawn) = if sc.is_valid() {
-            (sc.trace_id(), None)
-        } else {
-            let (id, after) = next_trace_id()?;
-            (id, Some(after))
-        };
-        if self.rule.samples(parent, trace_id) {
-            return Some(Ahead::Record(trace_id));
-        }
-        if let Some(after) = drawn {
-            let _ = TRACE_IDS.try_with(|s| s.set(after));
-        }
-        Some(Ahead::Drop(SpanContext::new(
-            trace_id,
-            Ids.new_span_id(),
-            TraceFlags::default(),
-            false,
-            sc.trace_state().clone(),
-        )))
+        IDS.try_with(|ids| {
+            // A new trace's id is read ahead, and drawn only for a dropped
+            // span (for a recorded one, the SDK draws it).
+            let (trace_id, drawn) = if sc.is_valid() {
+                (sc.trace_id(), None)
+            } else {
+                let (id, after) = ids.trace.get().trace_id();
+                (id, Some(after))
+            };
+            if self.rule.samples(parent, trace_id) {
+                return Ahead::Record(trace_id);
+            }
+            if let Some(after) = drawn {
+                ids.trace.set(after);
+            }
+            Ahead::Drop(SpanContext::new(
+                trace_id,
+                ids.draw_span_id(),
+                TraceFlags::default(),
+                false,
+                sc.trace_state().clone(),
+            ))
+        })
+        .ok()
     }
 }
 

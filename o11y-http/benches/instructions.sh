@@ -47,7 +47,7 @@ bare_root=$(per_request bare_axum_root)
 printf '%-36s %12s %10s\n' variant "$unit" added
 printf '%-36s %12d %10s\n' bare_axum "$bare" ""
 printf '%-36s %12d %10s\n' bare_axum_root "$bare_root" ""
-for v in bare_axum_root_header o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower; do
+for v in bare_axum_root_header bare_axum_root_layered o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower; do
   c=$(per_request "$v")
   base=$bare; root "$v" && base=$bare_root
   printf '%-36s %12d %10d\n' "$v" "$c" $((c - base))

@@ -42,11 +42,20 @@ pub(crate) fn method_slot(method: &str) -> usize {
         .unwrap_or(METHODS.len() - 1)
 }
 
+/// The method and scheme of a slot (see [`Active::slot`]).
+pub(crate) fn slot_parts(slot: usize) -> (&'static str, &'static str) {
+    let (m, s) = (slot / SCHEMES.len(), slot % SCHEMES.len());
+    (
+        METHODS.get(m).copied().unwrap_or("_OTHER"),
+        SCHEMES.get(s).copied().unwrap_or("http"),
+    )
+}
+
 impl Active {
-    /// The slot of a (method, scheme) pair, as given by `semconv`.
-    pub(crate) fn slot(method: &str, scheme: &str) -> usize {
-        let s = usize::from(scheme == "https");
-        method_slot(method) * SCHEMES.len() + s
+    /// The slot of a (method, scheme) pair, as given by `semconv`: the
+    /// metric attributes of a request follow from it.
+    pub(crate) fn slot(method: &str, https: bool) -> usize {
+        method_slot(method) * SCHEMES.len() + usize::from(https)
     }
 
     pub(crate) fn add(&self, slot: usize, delta: i64) {
@@ -63,13 +72,10 @@ impl Active {
     fn observe(&self, observer: &dyn opentelemetry::metrics::AsyncInstrument<i64>) {
         for (slot, (count, seen)) in self.counts.iter().zip(&self.seen).enumerate() {
             if seen.load(Ordering::Relaxed) {
-                let (m, s) = (slot / SCHEMES.len(), slot % SCHEMES.len());
+                let (method, scheme) = slot_parts(slot);
                 let attrs = [
-                    KeyValue::new(
-                        sc::HTTP_REQUEST_METHOD,
-                        METHODS.get(m).copied().unwrap_or("_OTHER"),
-                    ),
-                    KeyValue::new(sc::URL_SCHEME, SCHEMES.get(s).copied().unwrap_or("http")),
+                    KeyValue::new(sc::HTTP_REQUEST_METHOD, method),
+                    KeyValue::new(sc::URL_SCHEME, scheme),
                 ];
                 observer.observe(count.load(Ordering::Relaxed), &attrs);
             }

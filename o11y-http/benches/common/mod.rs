@@ -151,6 +151,14 @@ pub fn setup_global() -> Setup {
         // What the correlation id in the response costs bare axum: the same
         // header, 46 bytes on the wire, from the handler.
         ("bare_axum_root_header", app_with_header(), false),
+        // What any `Router::layer` costs before its service does anything:
+        // a layer whose service is the route itself still adds a route
+        // level (the layered route boxed, cloned and called per request).
+        (
+            "bare_axum_root_layered",
+            app().layer(tower::layer::util::Identity::new()),
+            false,
+        ),
         (
             "o11y_server_layer",
             app().layer(

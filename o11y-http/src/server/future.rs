@@ -26,8 +26,6 @@ use crate::{
 
 /// What the metric attributes of a request are made of.
 pub(crate) struct MetricKey {
-    pub(crate) method: &'static str,
-    pub(crate) scheme: &'static str,
     /// The (method, scheme) slot of [`Active`](crate::metrics::Active).
     pub(crate) slot: usize,
     pub(crate) route: Option<super::Route>,
@@ -37,9 +35,10 @@ impl MetricKey {
     /// Low-cardinality attributes: method, scheme, route, then the status
     /// code (`0`: none) and error type once known.
     fn attributes(&self, status: u16, error: Option<&Value>) -> Vec<KeyValue> {
+        let (method, scheme) = crate::metrics::slot_parts(self.slot);
         let mut attrs = Vec::with_capacity(5);
-        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, self.method));
-        attrs.push(KeyValue::new(sc::URL_SCHEME, self.scheme));
+        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
+        attrs.push(KeyValue::new(sc::URL_SCHEME, scheme));
         if let Some(route) = &self.route {
             attrs.push(KeyValue::new(sc::HTTP_ROUTE, route.value()));
         }

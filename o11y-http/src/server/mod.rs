@@ -170,12 +170,8 @@ impl<S> Server<S> {
             cx = cleaned(cx, *dup);
         }
         drop(extracted);
-        let scheme = if head.uri.scheme_str() == Some("https") {
-            "https"
-        } else {
-            "http"
-        };
-        let active_slot = crate::metrics::Active::slot(method, scheme);
+        let https = head.uri.scheme_str() == Some("https");
+        let active_slot = crate::metrics::Active::slot(method, https);
         let request_size = config
             .body_sizes
             .then(|| {
@@ -199,8 +195,6 @@ impl<S> Server<S> {
                 started,
                 config: config.clone(),
                 metric: future::MetricKey {
-                    method,
-                    scheme,
                     slot: active_slot,
                     route,
                 },

@@ -25,13 +25,42 @@ pub(crate) const METHODS: [&str; 10] = [
 const SCHEMES: [&str; 2] = ["http", "https"];
 const SLOTS: usize = METHODS.len() * SCHEMES.len();
 
+/// Threads that write counts of their own (more threads share them).
+const STRIPES: usize = 16;
+
 /// In-flight requests per (method, scheme), kept in atomics and reported by
 /// an observable up-down counter: a request costs two atomic additions
-/// instead of two attribute-set lookups in the SDK.
+/// instead of two attribute-set lookups in the SDK. Each thread adds to
+/// its own stripe of counts, so that threads serving requests on several
+/// cores do not take one cache line from each other on every request; a
+/// request may end on another thread than it started on, and only the sum
+/// over the stripes is reported.
 #[derive(Debug, Default)]
 pub(crate) struct Active {
-    counts: [AtomicI64; SLOTS],
+    stripes: [Stripe; STRIPES],
     seen: [AtomicBool; SLOTS],
+}
+
+/// One stripe of counts, on cache lines no other stripe uses.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Stripe([AtomicI64; SLOTS]);
+
+/// The calling thread's stripe of [`Active`]: given in turn as threads
+/// first ask.
+pub(crate) fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    }
+    STRIPE
+        .try_with(|s| {
+            if s.get() == usize::MAX {
+                s.set(NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES);
+            }
+            s.get()
+        })
+        .unwrap_or(0)
 }
 
 /// The index of a method `semconv::method` returned in [`METHODS`].
@@ -58,8 +87,13 @@ impl Active {
         method_slot(method) * SCHEMES.len() + usize::from(https)
     }
 
-    pub(crate) fn add(&self, slot: usize, delta: i64) {
-        if let (Some(count), Some(seen)) = (self.counts.get(slot), self.seen.get(slot)) {
+    /// Adds `delta` to `slot` in `stripe` (the [`stripe`] of the thread
+    /// that counted the request in: a request counted out on another thread
+    /// takes itself off the same count).
+    pub(crate) fn add(&self, slot: usize, stripe: usize, delta: i64) {
+        let stripe = self.stripes.get(stripe);
+        if let (Some(count), Some(seen)) = (stripe.and_then(|s| s.0.get(slot)), self.seen.get(slot))
+        {
             count.fetch_add(delta, Ordering::Relaxed);
             // Written once: a store on every request would take the line
             // from every other core serving requests.
@@ -69,15 +103,24 @@ impl Active {
         }
     }
 
+    /// The requests in flight in `slot`, over every thread's stripe.
+    fn count(&self, slot: usize) -> i64 {
+        self.stripes
+            .iter()
+            .filter_map(|s| s.0.get(slot))
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
     fn observe(&self, observer: &dyn opentelemetry::metrics::AsyncInstrument<i64>) {
-        for (slot, (count, seen)) in self.counts.iter().zip(&self.seen).enumerate() {
+        for (slot, seen) in self.seen.iter().enumerate() {
             if seen.load(Ordering::Relaxed) {
                 let (method, scheme) = slot_parts(slot);
                 let attrs = [
                     KeyValue::new(sc::HTTP_REQUEST_METHOD, method),
                     KeyValue::new(sc::URL_SCHEME, scheme),
                 ];
-                observer.observe(count.load(Ordering::Relaxed), &attrs);
+                observer.observe(self.count(slot), &attrs);
             }
         }
     }
@@ -404,6 +447,28 @@ mod tests {
     };
 
     use super::*;
+
+    /// A request counted in on one thread and out on another leaves the
+    /// count at zero; requests still in flight on several threads add up.
+    #[test]
+    fn in_flight_counts_add_up_over_threads() {
+        let active = Active::default();
+        let slot = Active::slot("GET", false);
+        let here = stripe();
+        active.add(slot, here, 1);
+        active.add(slot, here, 1);
+        std::thread::scope(|s| {
+            s.spawn(|| active.add(slot, stripe(), -1));
+            s.spawn(|| active.add(slot, stripe(), 1));
+        });
+        assert_eq!(active.count(slot), 2);
+        std::thread::scope(|s| {
+            s.spawn(|| active.add(slot, stripe(), -1));
+        });
+        active.add(slot, here, -1);
+        assert_eq!(active.count(slot), 0);
+        assert_eq!(active.count(Active::slot("POST", true)), 0);
+    }
 
     fn durations(bind: bool) -> (BoundDurations, SdkMeterProvider, InMemoryMetricExporter) {
         let exporter = InMemoryMetricExporter::default();

@@ -28,6 +28,8 @@ use crate::{
 pub(crate) struct MetricKey {
     /// The (method, scheme) slot of [`Active`](crate::metrics::Active).
     pub(crate) slot: usize,
+    /// The stripe of `Active` the request was counted in on.
+    pub(crate) stripe: usize,
     pub(crate) route: Option<super::Route>,
 }
 
@@ -73,7 +75,8 @@ pub(crate) struct Traced {
 
 impl Drop for Traced {
     fn drop(&mut self) {
-        self.config.metrics.active.add(self.metric.slot, -1);
+        let m = &self.metric;
+        self.config.metrics.active.add(m.slot, m.stripe, -1);
     }
 }
 

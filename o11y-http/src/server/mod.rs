@@ -186,7 +186,8 @@ impl<S> Server<S> {
         };
         // Counted from here on; dropping `Traced` (done or cancelled) uncounts
         // it. After the inner `call`, so that a panic in it leaves no count.
-        config.metrics.active.add(active_slot, 1);
+        let stripe = crate::metrics::stripe();
+        config.metrics.active.add(active_slot, stripe, 1);
         ResponseFuture::traced(
             future,
             future::Traced {
@@ -196,6 +197,7 @@ impl<S> Server<S> {
                 config: config.clone(),
                 metric: future::MetricKey {
                     slot: active_slot,
+                    stripe,
                     route,
                 },
                 request_size,

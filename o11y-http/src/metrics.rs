@@ -91,9 +91,8 @@ impl Active {
     /// that counted the request in: a request counted out on another thread
     /// takes itself off the same count).
     pub(crate) fn add(&self, slot: usize, stripe: usize, delta: i64) {
-        let stripe = self.stripes.get(stripe);
-        if let (Some(count), Some(seen)) = (stripe.and_then(|s| s.0.get(slot)), self.seen.get(slot))
-        {
+        let count = self.stripes.get(stripe).and_then(|s| s.0.get(slot));
+        if let (Some(count), Some(seen)) = (count, self.seen.get(slot)) {
             count.fetch_add(delta, Ordering::Relaxed);
             // Written once: a store on every request would take the line
             // from every other core serving requests.

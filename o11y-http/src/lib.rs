@@ -70,6 +70,7 @@ mod intern;
 mod metrics;
 mod semconv;
 mod server;
+mod shared;
 mod tracer;
 
 #[cfg(feature = "reqwest")]

@@ -26,7 +26,7 @@ const SCHEMES: [&str; 2] = ["http", "https"];
 const SLOTS: usize = METHODS.len() * SCHEMES.len();
 
 /// Threads that write counts of their own (more threads share them).
-const STRIPES: usize = 16;
+pub(crate) const STRIPES: usize = 16;
 
 /// In-flight requests per (method, scheme), kept in atomics and reported by
 /// an observable up-down counter: a request costs two atomic additions

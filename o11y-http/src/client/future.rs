@@ -3,13 +3,13 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
     task::{Context as TaskContext, Poll},
 };
 
 use pin_project_lite::pin_project;
 
 use super::instrument::{Call, Instrument};
+use crate::shared::Shared;
 
 pin_project! {
     /// Response future of [`Client`](super::Client).
@@ -17,7 +17,7 @@ pin_project! {
         #[pin]
         inner: F,
         call: Option<Call>,
-        instrument: Arc<Instrument>,
+        instrument: Shared<Instrument>,
     }
 }
 
@@ -28,7 +28,7 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, call: Call, instrument: Arc<Instrument>) -> Self {
+    pub(crate) fn new(inner: F, call: Call, instrument: Shared<Instrument>) -> Self {
         Self {
             inner,
             call: Some(call),

@@ -32,6 +32,8 @@ use opentelemetry::{
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::shared::Shared;
+
 pub use future::ResponseFuture;
 pub(crate) use instrument::Instrument;
 
@@ -47,9 +49,18 @@ pub struct NoPropagation;
 
 /// Makes [`Client`] services: CLIENT spans and context injection for tower
 /// HTTP clients (hyper-util's legacy client, tonic channels, ...).
-#[derive(Clone)]
 pub struct ClientLayer {
-    config: Arc<Instrument>,
+    /// The layer keeps every thread's handle on its settings (see
+    /// `crate::shared`); the services it makes share them.
+    config: Shared<Instrument>,
+}
+
+impl Clone for ClientLayer {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.keeper(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientLayer {
@@ -68,19 +79,24 @@ impl ClientLayer {
     /// A layer using the global providers and the installed propagator.
     pub fn new() -> Self {
         Self {
-            config: Arc::new(Instrument::global()),
+            config: Shared::new(Arc::new(Instrument::global())),
+        }
+    }
+
+    fn edit(self, f: impl FnOnce(&mut Instrument)) -> Self {
+        Self {
+            config: self.config.edited(f),
         }
     }
 
     /// Uses `provider` instead of the global tracer provider.
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+    pub fn tracer_provider<P>(self, provider: &P) -> Self
     where
         P: TracerProvider + 'static,
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
-        Arc::make_mut(&mut self.config).set_tracer_provider(provider);
-        self
+        self.edit(|c| c.set_tracer_provider(provider))
     }
 
     /// Uses `guard`'s providers and propagator (telemetry that o11y built
@@ -88,21 +104,18 @@ impl ClientLayer {
     /// sampler is then asked before the SDK builds a span it would drop
     /// ([`o11y_core::Presampler`]), as with the providers `o11y::init`
     /// installs.
-    pub fn telemetry(mut self, guard: &o11y_core::Guard) -> Self {
-        Arc::make_mut(&mut self.config).set_telemetry(guard);
-        self
+    pub fn telemetry(self, guard: &o11y_core::Guard) -> Self {
+        self.edit(|c| c.set_telemetry(guard))
     }
 
     /// Uses `provider` instead of the global meter provider.
-    pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
-        Arc::make_mut(&mut self.config).set_meter_provider(provider);
-        self
+    pub fn meter_provider(self, provider: &impl MeterProvider) -> Self {
+        self.edit(|c| c.set_meter_provider(provider))
     }
 
     /// Uses `propagator` instead of the installed one.
-    pub fn propagator(mut self, propagator: Propagator) -> Self {
-        Arc::make_mut(&mut self.config).set_propagator(propagator);
-        self
+    pub fn propagator(self, propagator: Propagator) -> Self {
+        self.edit(|c| c.set_propagator(propagator))
     }
 }
 
@@ -112,7 +125,7 @@ impl<S> Layer<S> for ClientLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Client {
             inner,
-            config: self.config.clone(),
+            config: self.config.keeper(),
         }
     }
 }
@@ -121,7 +134,8 @@ impl<S> Layer<S> for ClientLayer {
 #[derive(Clone)]
 pub struct Client<S> {
     inner: S,
-    config: Arc<Instrument>,
+    /// Cloning the service takes the calling thread's handle on the settings.
+    config: Shared<Instrument>,
 }
 
 impl<S> std::fmt::Debug for Client<S> {

@@ -6,7 +6,6 @@ use std::{
     future::Future,
     panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
     pin::Pin,
-    sync::Arc,
     task::{Context as TaskContext, Poll},
 };
 
@@ -64,8 +63,8 @@ pub(crate) struct Traced {
     pub(crate) start: crate::clock::Instant,
     /// How the span started: whether it records, and on which clock it ends.
     pub(crate) started: Started,
-    /// One `Arc` for every setting and instrument.
-    pub(crate) config: Arc<super::Config>,
+    /// Every setting and instrument: the calling thread's handle on them.
+    pub(crate) config: crate::shared::Shared<super::Config>,
     pub(crate) metric: MetricKey,
     /// The request body's size, when body sizes are recorded and it is known.
     pub(crate) request_size: Option<u64>,
@@ -150,6 +149,7 @@ fn finish<B: http_body::Body, E>(
     result: Result<Response<B>, E>,
 ) -> Result<Response<B>, E> {
     let span = t.cx.span();
+    let config: &super::Config = &t.config;
     match result {
         Ok(mut response) => {
             let code = response.status().as_u16();
@@ -164,14 +164,14 @@ fn finish<B: http_body::Body, E>(
             if let Some(error) = &error {
                 server_error(&span, error);
             }
-            if t.config.body_sizes {
+            if config.body_sizes {
                 record_sizes(&t, &response, code, error.as_ref());
             }
-            let name = t.config.propagator().correlation_header();
+            let name = config.propagator().correlation_header();
             if let (Some(name), Some(value)) = (name, t.correlation.take()) {
                 response.headers_mut().insert(name.clone(), value);
             }
-            if t.config.traceresponse {
+            if config.traceresponse {
                 add_traceresponse(&span, response.headers_mut());
             }
             end(&t, &span, code, error.as_ref(), true);
@@ -254,6 +254,7 @@ fn end(
     bindable: bool,
 ) {
     let elapsed = t.start.elapsed();
+    let durations = &t.config.metrics.duration;
     let attributes = || t.metric.attributes(status, error);
     if bindable {
         let key = DurationKey {
@@ -266,12 +267,9 @@ fn end(
             status,
         };
         let secs = elapsed.as_secs_f64();
-        t.config.metrics.duration.record(secs, &key, attributes);
+        durations.record(secs, &key, attributes);
     } else {
-        t.config
-            .metrics
-            .duration
-            .record_unbound(elapsed.as_secs_f64(), &attributes());
+        durations.record_unbound(elapsed.as_secs_f64(), &attributes());
     }
     match t.started {
         Started::At(start_time) => span.end_with_timestamp(start_time + elapsed),

@@ -9,7 +9,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use tower_layer::Layer;
 
 use super::Server;
-use crate::{metrics::ServerMetrics, tracer::AnyTracer};
+use crate::{metrics::ServerMetrics, shared::Shared, tracer::AnyTracer};
 
 type RouteFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 type FilterFn = dyn Fn(&Parts) -> bool + Send + Sync;
@@ -56,9 +56,18 @@ impl Config {
 ///     .traceresponse(true);
 /// # let _ = layer;
 /// ```
-#[derive(Clone)]
 pub struct ServerLayer {
-    config: Arc<Config>,
+    /// The layer keeps every thread's handle on its settings (see
+    /// [`Shared`]); the services it makes share them.
+    config: Shared<Config>,
+}
+
+impl Clone for ServerLayer {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.keeper(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerLayer {
@@ -97,13 +106,14 @@ impl ServerLayer {
             body_sizes: false,
         };
         Self {
-            config: Arc::new(config),
+            config: Shared::new(Arc::new(config)),
         }
     }
 
-    fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        f(Arc::make_mut(&mut self.config));
-        self
+    fn edit(self, f: impl FnOnce(&mut Config)) -> Self {
+        Self {
+            config: self.config.edited(f),
+        }
     }
 
     /// Uses `provider` instead of the global tracer provider.
@@ -232,7 +242,7 @@ impl<S> Layer<S> for ServerLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Server {
             inner,
-            config: self.config.clone(),
+            config: self.config.keeper(),
         }
     }
 }

@@ -27,6 +27,7 @@ pub use layer::ServerLayer;
 use crate::{
     intern,
     semconv::{self as sc},
+    shared::Shared,
     tracer::SpanStart,
 };
 
@@ -34,7 +35,9 @@ use crate::{
 #[derive(Clone)]
 pub struct Server<S> {
     inner: S,
-    config: Arc<Config>,
+    /// Cloning the service (axum does for each request) takes the calling
+    /// thread's handle on the settings.
+    config: Shared<Config>,
 }
 
 impl<S> std::fmt::Debug for Server<S> {
@@ -73,7 +76,8 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        if self.config.filter.is_some() || self.config.route.is_some() {
+        let config: &Config = &self.config;
+        if config.filter.is_some() || config.route.is_some() {
             return self.call_hooked(req);
         }
         self.call_traced(req, None)
@@ -91,7 +95,7 @@ impl<S> Server<S> {
         ResB: http_body::Body,
     {
         let (parts, body) = req.into_parts();
-        let config = &self.config;
+        let config: &Config = &self.config;
         if config.filter.as_ref().is_some_and(|keep| !keep(&parts)) {
             return ResponseFuture::untraced(self.inner.call(Request::from_parts(parts, body)));
         }
@@ -111,7 +115,7 @@ impl<S> Server<S> {
         ReqB: http_body::Body,
         ResB: http_body::Body,
     {
-        let config = &self.config;
+        let config: &Config = &self.config;
         let start = crate::clock::now();
         let head = Head::of(&req);
         let extracted = config
@@ -194,7 +198,7 @@ impl<S> Server<S> {
                 cx,
                 start,
                 started,
-                config: config.clone(),
+                config: self.config.clone(),
                 metric: future::MetricKey {
                     slot: active_slot,
                     stripe,

@@ -47,6 +47,14 @@
 //! the SDK starts it. See `o11y_core::Presampler`. With a provider built by
 //! hand, the SDK builds and drops such a span.
 //!
+//! # Several cores
+//! What every request changes is kept per thread, so that requests served on
+//! several cores at once do not take cache lines from each other: the
+//! in-flight counts, and the reference counts of the layer's settings (axum
+//! clones the service a layer made for every request, and the request holds
+//! the settings until its response is done). What is left shared is the
+//! SDK's: each attribute set's histogram has one lock.
+//!
 //! Telemetry never changes the response: a malformed header starts a new
 //! trace, a hostile correlation id is replaced, and nothing here returns an
 //! error or panics on input.

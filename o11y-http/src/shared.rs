@@ -11,10 +11,12 @@
 //! the settings (one per stripe, as `metrics::stripe` gives them out), whose
 //! count only that thread's requests change.
 //!
-//! Lifetimes are those of plain `Arc`s: the layer and the services
-//! `Layer::layer` made hold every thread's handle, and a request holds the
-//! handle it was given, so the settings (with the tracer and meter providers
-//! in them) are dropped once all of those are.
+//! Each thread's handle holds a copy of the settings (their instruments and
+//! tracer are shared handles themselves), next to its count. Lifetimes are
+//! those of plain `Arc`s: the layer and the services `Layer::layer` made
+//! hold every thread's handle, and a request holds the handle it was given,
+//! so the settings (with the tracer and meter providers in them) are dropped
+//! once all of those are.
 
 use std::{
     ops::Deref,
@@ -41,12 +43,13 @@ struct Origin<T> {
     locals: [OnceLock<Arc<Local<T>>>; STRIPES],
 }
 
-/// A thread's handle, on a cache line of its own: its reference count is
+/// A thread's handle, on cache lines of its own: its reference count is
 /// changed by that thread's requests alone (by the threads of its stripe,
-/// when there are more threads than stripes).
+/// when there are more threads than stripes). It holds a copy of the value,
+/// so that the count and the value's first fields share a line.
 #[repr(align(64))]
 struct Local<T> {
-    value: Arc<T>,
+    value: T,
 }
 
 impl<T> Shared<T> {
@@ -80,7 +83,8 @@ impl<T: Clone> Shared<T> {
     }
 }
 
-impl<T> Clone for Shared<T> {
+impl<T: Clone> Clone for Shared<T> {
+    #[inline]
     fn clone(&self) -> Self {
         let local = match &self.handle {
             Handle::Origin(o) => o.local(stripe()),
@@ -94,11 +98,12 @@ impl<T> Clone for Shared<T> {
     }
 }
 
-impl<T> Origin<T> {
+impl<T: Clone> Origin<T> {
+    #[inline]
     fn local(&self, stripe: usize) -> Arc<Local<T>> {
         let new = || {
             Arc::new(Local {
-                value: self.value.clone(),
+                value: T::clone(&self.value),
             })
         };
         match self.locals.get(stripe) {
@@ -171,13 +176,18 @@ mod tests {
 
     #[test]
     fn the_value_is_dropped_with_the_layer_and_its_requests() {
+        // The threads' handles hold copies of the value: here, of an `Arc`.
         let value = Arc::new(String::from("settings"));
-        let origin = Shared::new(value.clone());
+        let origin = Shared::new(Arc::new(value.clone()));
         let request = origin.clone();
         let on_thread = std::thread::scope(|s| s.spawn(|| origin.clone()).join().unwrap());
         drop(origin);
-        assert_eq!(&*request, "settings", "a request keeps what it holds");
-        assert_eq!(&*on_thread, "settings");
+        assert_eq!(
+            request.as_str(),
+            "settings",
+            "a request keeps what it holds"
+        );
+        assert_eq!(on_thread.as_str(), "settings");
         drop((request, on_thread));
         assert_eq!(
             Arc::strong_count(&value),

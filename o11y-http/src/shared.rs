@@ -6,7 +6,7 @@
 //! the settings until the response is done: four reference-count changes per
 //! request. With one `Arc`, each of them writes the same cache line, which
 //! then moves from core to core when requests are served on several threads
-//! at once (about 0.4 us per request with two threads, see
+//! at once (about 0.3 us per request with two threads, see
 //! docs/benchmarks.md). [`Shared`] gives each thread a handle of its own on
 //! the settings (one per stripe, as `metrics::stripe` gives them out), whose
 //! count only that thread's requests change.

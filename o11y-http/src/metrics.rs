@@ -6,14 +6,14 @@ use std::{
     collections::HashMap,
     hash::{BuildHasher, Hasher},
     sync::{
-        Arc, PoisonError, RwLock,
+        Arc, Mutex, PoisonError, RwLock, Weak,
         atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering},
     },
 };
 
 use opentelemetry::{
     KeyValue,
-    metrics::{BoundHistogram, Histogram, Meter, ObservableUpDownCounter},
+    metrics::{BoundHistogram, Histogram, Meter, ObservableGauge, ObservableUpDownCounter},
 };
 
 use crate::{intern::Words, semconv as sc};
@@ -151,7 +151,7 @@ impl ServerMetrics {
             .with_boundaries(DURATION_BOUNDARIES.to_vec())
             .build();
         Self {
-            duration: Arc::new(BoundDurations::new(duration, sdk)),
+            duration: Arc::new(BoundDurations::new(meter, duration, sdk)),
             request_size: meter
                 .u64_histogram("http.server.request.body.size")
                 .with_unit("By")
@@ -208,6 +208,92 @@ pub(crate) struct BoundDurations {
     /// Keyed by route (`""` for none), then a short list of (slot, status).
     table: RwLock<HashMap<Box<str>, Vec<Bound>, Words>>,
     len: AtomicUsize,
+    /// Every thread's measurements not yet handed to the SDK.
+    pending: Arc<Mutex<Vec<Arc<Pending>>>>,
+    /// Hands them over at the start of every collection (it observes
+    /// nothing itself, so it exports nothing).
+    _flush: ObservableGauge<u64>,
+}
+
+/// Measurements in a thread's queue, at most, before the thread hands them
+/// to the SDK itself.
+const PENDING: usize = 32;
+
+/// Durations one thread recorded for one attribute set and not yet handed
+/// to the SDK's bound histogram: each attribute set's histogram is one lock
+/// with its buckets, which two cores recording into it at once would take
+/// from each other on every request. The thread that owns the queue appends
+/// with plain stores (no lock, no read-modify-write); the queue is emptied
+/// into the histogram under `drain`, by the owner when it is full and by
+/// every collection before the SDK reads the histograms, so that no
+/// measurement is missing from any export.
+struct Pending {
+    histogram: BoundHistogram<f64>,
+    /// The durations' bits, in a ring: slot `n % PENDING` for the n-th.
+    values: [AtomicU64; PENDING],
+    /// Appended so far; written by the owning thread alone.
+    head: AtomicUsize,
+    /// Handed to the SDK so far; written under `drain` alone.
+    tail: AtomicUsize,
+    drain: Mutex<()>,
+}
+
+impl Pending {
+    fn new(histogram: BoundHistogram<f64>) -> Self {
+        Self {
+            histogram,
+            values: [const { AtomicU64::new(0) }; PENDING],
+            head: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
+            drain: Mutex::new(()),
+        }
+    }
+
+    /// Appends `secs`; only the thread whose cache holds this queue calls it.
+    fn push(&self, secs: f64) {
+        let head = self.head.load(Ordering::Relaxed);
+        // `tail` with Acquire: the drain's reads of the slots happened
+        // before the slot is written again.
+        if head.wrapping_sub(self.tail.load(Ordering::Acquire)) >= PENDING {
+            self.hand_over();
+        }
+        if let Some(slot) = self.values.get(head % PENDING) {
+            slot.store(secs.to_bits(), Ordering::Relaxed);
+        }
+        // Release: a drain that sees the new head sees the slot's value.
+        self.head.store(head.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Records every queued duration into the SDK's histogram.
+    fn hand_over(&self) {
+        let _drain = self.drain.lock().unwrap_or_else(PoisonError::into_inner);
+        let head = self.head.load(Ordering::Acquire);
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        while tail != head {
+            if let Some(slot) = self.values.get(tail % PENDING) {
+                self.histogram
+                    .record(f64::from_bits(slot.load(Ordering::Relaxed)));
+            }
+            tail = tail.wrapping_add(1);
+        }
+        self.tail.store(tail, Ordering::Release);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.hand_over();
+    }
+}
+
+/// Empties every thread's queue into the SDK; queues no thread's cache
+/// holds any more go.
+fn hand_over_all(pending: &Mutex<Vec<Arc<Pending>>>) {
+    let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+    for queue in pending.iter() {
+        queue.hand_over();
+    }
+    pending.retain(|queue| Arc::strong_count(queue) > 1);
 }
 
 struct Bound {
@@ -223,7 +309,8 @@ struct Cached {
     slot: usize,
     status: u16,
     route: CachedRoute,
-    histogram: BoundHistogram<f64>,
+    /// This thread's queue for the attribute set's bound histogram.
+    pending: Arc<Pending>,
 }
 
 /// The route of a cached entry: an interned template by its address (it
@@ -294,14 +381,31 @@ impl RouteKey<'_> {
 }
 
 impl BoundDurations {
-    pub(crate) fn new(histogram: Histogram<f64>, bind: bool) -> Self {
+    /// `histogram`, with the collections of `meter`'s provider emptying
+    /// the threads' queues into it first.
+    pub(crate) fn new(meter: &Meter, histogram: Histogram<f64>, bind: bool) -> Self {
         static IDS: AtomicU64 = AtomicU64::new(1);
+        let pending = Arc::new(Mutex::new(Vec::new()));
+        // Weak: the provider holds the callback, and must not hold the
+        // queues (and, through them, their histograms) for ever.
+        let queues = Arc::downgrade(&pending);
+        let flush = meter
+            .u64_observable_gauge("o11y.http.server.request.duration.pending")
+            .with_description("Hands the threads' queued durations to the SDK; observes nothing.")
+            .with_callback(move |_| {
+                if let Some(queues) = Weak::upgrade(&queues) {
+                    hand_over_all(&queues);
+                }
+            })
+            .build();
         Self {
             histogram,
             bind,
             id: IDS.fetch_add(1, Ordering::Relaxed),
             table: RwLock::new(HashMap::default()),
             len: AtomicUsize::new(0),
+            pending,
+            _flush: flush,
         }
     }
 
@@ -341,7 +445,7 @@ impl BoundDurations {
                     cache.swap(first, second);
                 }
                 let entry = cache.get(first)?.as_ref()?;
-                entry.histogram.record(secs);
+                entry.pending.push(secs);
                 Some(())
             })
             .ok()
@@ -350,6 +454,11 @@ impl BoundDurations {
             return;
         }
         if let Some(histogram) = self.record_shared(secs, key, attributes) {
+            let pending = Arc::new(Pending::new(histogram));
+            self.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(pending.clone());
             let _ = CACHE.try_with(|cache| {
                 if let Ok(mut cache) = cache.try_borrow_mut() {
                     // The set's other entry goes; the one used last moves over.
@@ -361,7 +470,7 @@ impl BoundDurations {
                             slot: key.slot,
                             status: key.status,
                             route: CachedRoute::of(key.route),
-                            histogram,
+                            pending,
                         });
                     }
                 }
@@ -474,8 +583,13 @@ mod tests {
         let provider = SdkMeterProvider::builder()
             .with_reader(PeriodicReader::builder(exporter.clone()).build())
             .build();
-        let histogram = provider.meter("test").f64_histogram("d").build();
-        (BoundDurations::new(histogram, bind), provider, exporter)
+        let meter = provider.meter("test");
+        let histogram = meter.f64_histogram("d").build();
+        (
+            BoundDurations::new(&meter, histogram, bind),
+            provider,
+            exporter,
+        )
     }
 
     /// (attributes, count, sum) of every exported point, sorted.
@@ -530,6 +644,40 @@ mod tests {
             status,
         };
         d.record(secs, &key, || attrs(Some(route), status));
+    }
+
+    /// Durations queued per thread are all in the next export: fewer than
+    /// a queue holds, more than it holds (handed over by the thread itself
+    /// when full), and those of a thread that has ended.
+    #[test]
+    fn queued_durations_are_all_in_the_next_export() {
+        let (d, provider, exporter) = durations(true);
+        for _ in 0..(PENDING * 3 + 5) {
+            record(&d, 0, Some("/q"), 200, 0.5);
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| (0..3).for_each(|_| record(&d, 0, Some("/q"), 200, 2.0)));
+            s.spawn(|| record(&d, 0, Some("/q"), 500, 8.0));
+        });
+        let expected_ok = (PENDING * 3 + 5) as f64 * 0.5 + 6.0;
+        assert_eq!(
+            points(&provider, &exporter),
+            vec![
+                (
+                    "m=GET,r=/q,s=200".to_owned(),
+                    (PENDING * 3 + 8) as u64,
+                    expected_ok
+                ),
+                ("m=GET,r=/q,s=500".to_owned(), 1, 8.0),
+            ]
+        );
+        // Queues keep working after a collection emptied them.
+        record(&d, 0, Some("/q"), 500, 1.0);
+        let last = points(&provider, &exporter);
+        assert!(
+            last.contains(&("m=GET,r=/q,s=500".to_owned(), 2, 9.0)),
+            "{last:?}"
+        );
     }
 
     #[test]

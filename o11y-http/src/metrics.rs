@@ -209,10 +209,37 @@ pub(crate) struct BoundDurations {
     table: RwLock<HashMap<Box<str>, Vec<Bound>, Words>>,
     len: AtomicUsize,
     /// Every thread's measurements not yet handed to the SDK.
-    pending: Arc<Mutex<Vec<Arc<Pending>>>>,
+    pending: Arc<Mutex<Queues>>,
     /// Hands them over at the start of every collection (it observes
-    /// nothing itself, so it exports nothing).
-    _flush: ObservableGauge<u64>,
+    /// nothing itself, so it exports nothing); only when binding.
+    _flush: Option<ObservableGauge<u64>>,
+}
+
+/// The threads' queues of one `BoundDurations`.
+#[derive(Default)]
+struct Queues {
+    all: Vec<Arc<Pending>>,
+    /// How many were left by the last pruning.
+    kept: usize,
+}
+
+impl Queues {
+    /// Adds `queue`. Queues no thread's cache holds any more (replaced in
+    /// it, or their thread ended) are handed over and go, once they may
+    /// have doubled in number since the last pruning: a cache that keeps
+    /// replacing entries does not grow the list between collections.
+    fn add(&mut self, queue: Arc<Pending>) {
+        if self.all.len() >= 2 * self.kept.max(CACHE_WAYS) {
+            self.prune();
+        }
+        self.all.push(queue);
+    }
+
+    fn prune(&mut self) {
+        // Dropping a queue hands it over.
+        self.all.retain(|queue| Arc::strong_count(queue) > 1);
+        self.kept = self.all.len();
+    }
 }
 
 /// Measurements in a thread's queue, at most, before the thread hands them
@@ -288,12 +315,12 @@ impl Drop for Pending {
 
 /// Empties every thread's queue into the SDK; queues no thread's cache
 /// holds any more go.
-fn hand_over_all(pending: &Mutex<Vec<Arc<Pending>>>) {
-    let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-    for queue in pending.iter() {
+fn hand_over_all(queues: &Mutex<Queues>) {
+    let mut queues = queues.lock().unwrap_or_else(PoisonError::into_inner);
+    for queue in &queues.all {
         queue.hand_over();
     }
-    pending.retain(|queue| Arc::strong_count(queue) > 1);
+    queues.prune();
 }
 
 struct Bound {
@@ -385,19 +412,23 @@ impl BoundDurations {
     /// the threads' queues into it first.
     pub(crate) fn new(meter: &Meter, histogram: Histogram<f64>, bind: bool) -> Self {
         static IDS: AtomicU64 = AtomicU64::new(1);
-        let pending = Arc::new(Mutex::new(Vec::new()));
+        let pending = Arc::new(Mutex::new(Queues::default()));
         // Weak: the provider holds the callback, and must not hold the
         // queues (and, through them, their histograms) for ever.
         let queues = Arc::downgrade(&pending);
-        let flush = meter
-            .u64_observable_gauge("o11y.http.server.request.duration.pending")
-            .with_description("Hands the threads' queued durations to the SDK; observes nothing.")
-            .with_callback(move |_| {
-                if let Some(queues) = Weak::upgrade(&queues) {
-                    hand_over_all(&queues);
-                }
-            })
-            .build();
+        let flush = bind.then(|| {
+            meter
+                .u64_observable_gauge("o11y.http.server.request.duration.pending")
+                .with_description(
+                    "Hands the threads' queued durations to the SDK; observes nothing.",
+                )
+                .with_callback(move |_| {
+                    if let Some(queues) = Weak::upgrade(&queues) {
+                        hand_over_all(&queues);
+                    }
+                })
+                .build()
+        });
         Self {
             histogram,
             bind,
@@ -458,7 +489,7 @@ impl BoundDurations {
             self.pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(pending.clone());
+                .add(pending.clone());
             let _ = CACHE.try_with(|cache| {
                 if let Ok(mut cache) = cache.try_borrow_mut() {
                     // The set's other entry goes; the one used last moves over.
@@ -677,6 +708,33 @@ mod tests {
         assert!(
             last.contains(&("m=GET,r=/q,s=500".to_owned(), 2, 9.0)),
             "{last:?}"
+        );
+    }
+
+    /// A thread whose cache keeps replacing entries (more attribute sets
+    /// than it holds) leaves a bounded list of queues between collections,
+    /// and loses no measurement.
+    #[test]
+    fn replaced_queues_are_handed_over_and_go() {
+        let (d, provider, exporter) = durations(true);
+        let statuses = 4 * CACHE_WAYS as u16;
+        for _ in 0..5 {
+            for status in 0..statuses {
+                record(&d, 0, Some("/many"), 200 + status, 1.0);
+            }
+        }
+        let queues = d.pending.lock().unwrap().all.len();
+        assert!(
+            queues <= 2 * usize::from(statuses),
+            "{queues} queues for {statuses} attribute sets"
+        );
+        let points = points(&provider, &exporter);
+        assert_eq!(points.len(), usize::from(statuses));
+        assert!(
+            points
+                .iter()
+                .all(|(_, count, sum)| *count == 5 && *sum == 5.0),
+            "{points:?}"
         );
     }
 

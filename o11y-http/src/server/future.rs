@@ -10,7 +10,7 @@ use std::{
 };
 
 use http::{HeaderName, HeaderValue, Response};
-use o11y_core::propagation::Traceparent;
+use o11y_core::{CorrelationContextExt, propagation::Traceparent};
 use opentelemetry::{
     Context, KeyValue, Value,
     trace::{Status, TraceContextExt},
@@ -68,8 +68,6 @@ pub(crate) struct Traced {
     pub(crate) metric: MetricKey,
     /// The request body's size, when body sizes are recorded and it is known.
     pub(crate) request_size: Option<u64>,
-    /// The correlation id, echoed under the propagator's header name.
-    pub(crate) correlation: Option<HeaderValue>,
 }
 
 impl Drop for Traced {
@@ -145,7 +143,7 @@ where
 }
 
 fn finish<B: http_body::Body, E>(
-    mut t: Traced,
+    t: Traced,
     result: Result<Response<B>, E>,
 ) -> Result<Response<B>, E> {
     let span = t.cx.span();
@@ -167,9 +165,8 @@ fn finish<B: http_body::Body, E>(
             if config.body_sizes {
                 record_sizes(&t, &response, code, error.as_ref());
             }
-            let name = config.propagator().correlation_header();
-            if let (Some(name), Some(value)) = (name, t.correlation.take()) {
-                response.headers_mut().insert(name.clone(), value);
+            if let Some(name) = config.propagator().correlation_header() {
+                echo_correlation(&t.cx, name, response.headers_mut());
             }
             if config.traceresponse {
                 add_traceresponse(&span, response.headers_mut());
@@ -184,6 +181,15 @@ fn finish<B: http_body::Body, E>(
             end(&t, &span, 0, Some(&Value::from(kind)), false);
             Err(e)
         }
+    }
+}
+
+/// The request's correlation id (stored in `cx`, else its span's trace id)
+/// under `name`, replacing any the inner service set.
+fn echo_correlation(cx: &Context, name: &HeaderName, headers: &mut http::HeaderMap) {
+    let Some(id) = cx.correlation() else { return };
+    if let Ok(value) = HeaderValue::from_bytes(id.as_bytes()) {
+        headers.insert(name.clone(), value);
     }
 }
 

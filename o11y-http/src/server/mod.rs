@@ -10,10 +10,8 @@ use std::{
     task::{Context as TaskContext, Poll},
 };
 
-use http::{HeaderValue, Request, Response};
-use o11y_core::{
-    CorrelationContextExt, CorrelationId, CorrelationRef, propagation::DuplicateTraceparent,
-};
+use http::{Request, Response};
+use o11y_core::{CorrelationContextExt, CorrelationId, propagation::DuplicateTraceparent};
 use opentelemetry::{
     Context, KeyValue, StringValue, Value,
     trace::{Link, SpanKind, TraceContextExt},
@@ -140,8 +138,6 @@ impl<S> Server<S> {
         } else {
             (&extracted, Vec::new())
         };
-        // The trace id as correlation id, once the span's attributes made it.
-        let mut implied = None;
         // A span following a sampled caller starts at `start` and ends at
         // start + the measured duration; any other has the SDK's clock.
         let (cx, started) = config.tracer.start(SpanStart {
@@ -151,11 +147,7 @@ impl<S> Server<S> {
             attributes: |trace_id| {
                 let correlation = match &carried {
                     Some(id) => Value::from(id),
-                    None => {
-                        let id = CorrelationId::from_trace_id(trace_id);
-                        implied = Some(id.clone());
-                        Value::from(id)
-                    }
+                    None => Value::from(CorrelationId::from_trace_id(trace_id)),
                 };
                 request_attributes(config, &head, method, route.as_ref(), correlation)
             },
@@ -164,11 +156,15 @@ impl<S> Server<S> {
             parent,
         });
         let mut cx = cx;
-        let correlation =
-            correlation_to_echo(config, &mut cx, carried.as_ref().or(implied.as_ref()));
-        // Off a public endpoint the parent's stored id is in `cx` already.
-        if let Some(id) = carried.filter(|_| public) {
-            cx = cx.with_correlation_id(id);
+        // The response echoes the id `cx` holds, read back when it is ready
+        // (see `future::echo_correlation`): the request's state carries no
+        // copy of it.
+        match carried {
+            Some(id) if public => cx = cx.with_correlation_id(id),
+            // Off a public endpoint the parent's stored id is in `cx` already.
+            Some(_) => {}
+            None if !cx.span().span_context().is_valid() => generated(&mut cx),
+            None => {}
         }
         if let Some(dup) = DuplicateTraceparent::in_context(&extracted) {
             cx = cleaned(cx, *dup);
@@ -205,7 +201,6 @@ impl<S> Server<S> {
                     route,
                 },
                 request_size,
-                correlation,
             },
         )
     }
@@ -244,43 +239,12 @@ fn cleaned(cx: Context, dup: DuplicateTraceparent) -> Context {
     cx
 }
 
-/// The correlation id to echo, as the value of the header (whose name is
-/// the propagator's; `None` when it has none). `known`: the id the request
-/// brought, or the one the span's attributes made already; without one, the
-/// trace id of `cx`'s span. A context without any id (a no-op tracer gives
-/// no valid span) gets one of its own.
-fn correlation_to_echo(
-    config: &Config,
-    cx: &mut Context,
-    known: Option<&CorrelationId>,
-) -> Option<HeaderValue> {
-    let echo = config.propagator().correlation_header().is_some();
-    let value = |id: &[u8]| echo.then(|| HeaderValue::from_bytes(id).ok()).flatten();
-    if let Some(id) = known {
-        return value(id.as_str().as_bytes());
-    }
-    let trace_id = {
-        let span = cx.span();
-        let sc = span.span_context();
-        sc.is_valid().then(|| sc.trace_id())
-    };
-    match trace_id {
-        Some(id) => value(CorrelationRef::from_trace_id(id).as_bytes()),
-        None => generated(cx, echo),
-    }
-}
-
-/// A new correlation id stored in `cx` (no valid span: a no-op tracer),
-/// and the header value to echo when `echo`.
+/// A new correlation id stored in `cx`, which has no valid span (a no-op
+/// tracer) and so no trace id to stand for one.
 #[cold]
 #[inline(never)]
-fn generated(cx: &mut Context, echo: bool) -> Option<HeaderValue> {
-    let id = CorrelationId::generate();
-    let echoed = echo
-        .then(|| HeaderValue::from_bytes(id.as_str().as_bytes()).ok())
-        .flatten();
-    *cx = cx.with_correlation_id(id);
-    echoed
+fn generated(cx: &mut Context) {
+    *cx = cx.with_correlation_id(CorrelationId::generate());
 }
 
 /// A request's route template: interned (shared by every request on it), or

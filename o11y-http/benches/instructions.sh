@@ -9,6 +9,10 @@
 # so that each starts cold, as under load, where the kernel's network path
 # runs between two requests. The counts are last-level misses (instruction
 # and data reads and writes) per request; `cache_lines.sh` runs this.
+#
+# MEASURE=code_lines counts the distinct lines of code a request runs,
+# whether or not they would also miss the first-level cache (see below);
+# `code_lines.sh` runs this.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo bench -p o11y-http --bench server_instructions --no-run >/dev/null 2>&1
@@ -38,7 +42,26 @@ case $measure in
       rm -f "$out"
     }
     ;;
-  *) echo "MEASURE is instructions or cache_lines" >&2; exit 2 ;;
+  code_lines)
+    # Every distinct line of code a request runs, however large the
+    # first-level cache: first-level caches of 2 KiB hold next to nothing,
+    # so each line goes to the last-level cache, where the 1 MiB read
+    # between requests leaves none of the last request's. The code a layer
+    # adds, in 64-byte lines: what it costs when the kernel's network path
+    # and the rest of the server have evicted it, as they do under load.
+    n=${N:-500}
+    unit=code_lines/request
+    export O11Y_BENCH_EVICT=1024
+    count() {
+      local out
+      out=$(mktemp)
+      valgrind --tool=callgrind "$only" --cache-sim=yes --I1=2048,2,64 --D1=2048,2,64 --LL=524288,8,64 \
+        --callgrind-out-file="$out" "$bin" "$1" "$2" >/dev/null 2>&1
+      awk '/^summary:/ { print $8 }' "$out"
+      rm -f "$out"
+    }
+    ;;
+  *) echo "MEASURE is instructions, cache_lines or code_lines" >&2; exit 2 ;;
 esac
 per_request() { local a b; a=$(count "$1" 0); b=$(count "$1" "$n"); echo $(( (b - a) / n )); }
 root() { case $1 in *_root | *_root_* | *_10pct_* | *_unsampled) return 0 ;; *) return 1 ;; esac; }

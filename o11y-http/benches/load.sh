@@ -35,7 +35,6 @@ pin_server=; pin_client=
 if [ "${PIN:-0}" = 1 ]; then pin_server="taskset -c 1"; pin_client="taskset -c 0"; fi
 script=$(mktemp)
 results=$(mktemp)
-trap 'rm -f "$script" "$results"' EXIT
 cat >"$script" <<'LUA'
 wrk.headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 LUA
@@ -46,6 +45,39 @@ variants=${VARIANTS:-"bare_axum bare_axum_root bare_axum_root_header bare_axum_r
 # comes back at a steady period (a neighbour's job) does not keep hitting
 # the same variants.
 count=$(echo $variants | wc -w)
+# Every server (a variant of a binary) starts once, on a port of its own,
+# and stays up, idle but for its turns: each round loads each server in
+# turn for SECONDS_PER_RUN seconds. Without a start and a warm-up per run,
+# more and shorter runs fit in the same time, and a change in the machine's
+# speed over a round falls on the variants more evenly.
+declare -A pids ports
+servers=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -f "$script" "$results"
+}
+trap cleanup EXIT
+next_port=$port
+for v in $variants; do
+  i=0
+  for bin in $bins; do
+    i=$((i + 1))
+    key="$v@$i"
+    $pin_server "$bin" "$v" "$next_port" & pids[$key]=$!
+    ports[$key]=$next_port
+    servers+=("$key")
+    next_port=$((next_port + 1))
+  done
+done
+for key in "${servers[@]}"; do
+  p=${ports[$key]}
+  up=
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && up=1 && break; sleep 0.1; done
+  [ -n "$up" ] || { echo "server $key did not start on port $p" >&2; exit 1; }
+  s=$script; root "${key%@*}" && s=/dev/null
+  $pin_client wrk -t1 -c32 -d1s -s "$s" "http://127.0.0.1:$p/users/42" >/dev/null
+done
 for round in $(seq "$rounds"); do
   shift_by=$(( (round - 1) % count ))
   order=$(echo $variants | tr ' ' '\n' | awk -v k="$shift_by" -v n="$count" '{ a[NR - 1] = $0 } END { for (i = 0; i < n; i++) print a[(i + k) % n] }')
@@ -53,14 +85,13 @@ for round in $(seq "$rounds"); do
     i=0
     for bin in $bins; do
       i=$((i + 1))
-      $pin_server "$bin" "$v" "$port" & pid=$!
-      for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+      key="$v@$i"
+      pid=${pids[$key]}
+      p=${ports[$key]}
       s=$script; root "$v" && s=/dev/null
-      $pin_client wrk -t1 -c32 -d1s -s "$s" "http://127.0.0.1:$port/users/42" >/dev/null
       c0=$(cpu $pid); u0=$(ucpu $pid)
-      out=$($pin_client wrk -t1 -c32 -d${SECONDS_PER_RUN:-5}s -s "$s" "http://127.0.0.1:$port/users/42")
+      out=$($pin_client wrk -t1 -c32 -d${SECONDS_PER_RUN:-5}s -s "$s" "http://127.0.0.1:$p/users/42")
       c1=$(cpu $pid); u1=$(ucpu $pid)
-      kill $pid; wait $pid 2>/dev/null || true
       reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
       rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
       echo "$(name "$v" "$i") $rps $(echo "($c1 - $c0) * $tick_us / $reqs" | bc -l) $round $(echo "($u1 - $u0) * $tick_us / $reqs" | bc -l)" >>"$results"

@@ -7,7 +7,7 @@
 //!
 //! For each variant: the median over the rounds of its time per request,
 //! and, beside its bare row (`bare_axum_root` for the variants whose
-//! requests start traces, as in the other benchmarks), `paired`: the median
+//! requests carry no `traceparent`, as in the other benchmarks), `paired`: the median
 //! over the rounds of its time minus the bare row's time in the same round,
 //! with the quartiles of that difference.
 //!
@@ -27,15 +27,6 @@ fn setting(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|&v| v > 0)
         .unwrap_or(default)
-}
-
-/// Whether `variant`'s requests start traces (they carry no
-/// `traceparent`): it then compares with `bare_axum_root`.
-fn starts_traces(variant: &str) -> bool {
-    variant.ends_with("_root")
-        || variant.contains("_root_")
-        || variant.contains("_10pct_")
-        || variant.ends_with("_unsampled")
 }
 
 /// The value at quantile `q` of `values` (sorted here), nearest rank.
@@ -90,12 +81,14 @@ fn main() {
         "{:<38} {:>9} {:>9} {:>9} {:>9}",
         "variant", "median", "paired", "p25", "p75"
     );
-    for (name, samples) in names.iter().zip(&times) {
+    for ((name, _, traceparent), samples) in setup.variants.iter().zip(&times) {
         let median = quantile(&mut samples.clone(), 0.5);
-        let base = if starts_traces(name) {
-            "bare_axum_root"
-        } else {
+        // Requests without `traceparent` start traces: they compare with
+        // bare axum serving the same requests.
+        let base = if *traceparent {
             "bare_axum"
+        } else {
+            "bare_axum_root"
         };
         let bare = row(base).and_then(|i| times.get(i));
         match bare {

@@ -55,11 +55,13 @@
 //! the settings until its response is done), and the request durations.
 //! Each attribute set's SDK histogram is one lock with its buckets, so a
 //! thread queues its durations and hands them to the SDK 32 at a time, and
-//! every collection takes every thread's queue first (an observable gauge
-//! named `o11y.http.server.request.duration.pending`, which itself observes
-//! nothing; a view that drops every instrument it does not name would
-//! delay the durations to the next full queue): an export never misses a
-//! measurement.
+//! every collection takes every thread's queue first: an export never
+//! misses a measurement. The SDK runs no callback of an instrument a view
+//! drops, so two callbacks take the queues: that of an observable gauge
+//! named `o11y.http.server.request.duration.pending` (which itself observes
+//! nothing) and that of `http.server.active_requests`. A view that drops
+//! both while keeping `http.server.request.duration` delays each thread's
+//! durations to its next full queue; keep either one.
 //!
 //! Telemetry never changes the response: a malformed header starts a new
 //! trace, a hostile correlation id is replaced, and nothing here returns an

@@ -150,8 +150,13 @@ impl ServerMetrics {
             .with_description("Duration of HTTP server requests.")
             .with_boundaries(DURATION_BOUNDARIES.to_vec())
             .build();
+        let duration = Arc::new(BoundDurations::new(meter, duration, sdk));
+        // The SDK runs no callback of an instrument a view drops: both
+        // observable instruments hand the queued durations over, so that
+        // dropping either one holds none back.
+        let hand_over = duration.hand_over_all_fn();
         Self {
-            duration: Arc::new(BoundDurations::new(meter, duration, sdk)),
+            duration,
             request_size: meter
                 .u64_histogram("http.server.request.body.size")
                 .with_unit("By")
@@ -167,7 +172,10 @@ impl ServerMetrics {
                 .i64_observable_up_down_counter("http.server.active_requests")
                 .with_unit("{request}")
                 .with_description("Number of active HTTP server requests.")
-                .with_callback(move |observer| active.observe(observer))
+                .with_callback(move |observer| {
+                    hand_over();
+                    active.observe(observer);
+                })
                 .build(),
         }
     }
@@ -440,6 +448,17 @@ impl BoundDurations {
         }
     }
 
+    /// What the hand-over gauge's callback does: empties every thread's
+    /// queue into the SDK (nothing when not binding, or once `self` is gone).
+    pub(crate) fn hand_over_all_fn(&self) -> impl Fn() + Send + Sync + 'static {
+        let queues = self.bind.then(|| Arc::downgrade(&self.pending));
+        move || {
+            if let Some(queues) = queues.as_ref().and_then(Weak::upgrade) {
+                hand_over_all(&queues);
+            }
+        }
+    }
+
     /// Records `secs` for `key`; `attributes` builds the attribute set the
     /// first time a key is seen (or every time, when binding is off).
     pub(crate) fn record(
@@ -675,6 +694,39 @@ mod tests {
             status,
         };
         d.record(secs, &key, || attrs(Some(route), status));
+    }
+
+    /// A view that drops the hand-over gauge (an allow-list of the `http.*`
+    /// instruments, say) does not hold the queued durations back: the
+    /// active-requests callback hands them over too. Nor does one that drops
+    /// `http.server.active_requests`.
+    #[test]
+    fn durations_reach_the_export_when_a_view_drops_either_observable() {
+        use opentelemetry_sdk::metrics::{Aggregation, Instrument, Stream};
+        for dropped in ["o11y.", "http.server.active_requests"] {
+            let exporter = InMemoryMetricExporter::default();
+            let provider = SdkMeterProvider::builder()
+                .with_reader(PeriodicReader::builder(exporter.clone()).build())
+                .with_view(move |i: &Instrument| {
+                    i.name().starts_with(dropped).then(|| {
+                        Stream::builder()
+                            .with_aggregation(Aggregation::Drop)
+                            .build()
+                            .ok()
+                    })?
+                })
+                .build();
+            let metrics = ServerMetrics::new(&provider.meter("test"), true);
+            for _ in 0..3 {
+                record(&metrics.duration, 0, Some("/v"), 200, 0.25);
+            }
+            let durations: Vec<_> = points(&provider, &exporter)
+                .into_iter()
+                .filter(|(_, count, _)| *count > 0)
+                .map(|(_, count, sum)| (count, sum))
+                .collect();
+            assert_eq!(durations, vec![(3, 0.75)], "a view dropping {dropped}*");
+        }
     }
 
     /// Durations queued per thread are all in the next export: fewer than

@@ -321,6 +321,18 @@ impl Drop for Pending {
     }
 }
 
+/// A callback emptying every thread's queue into the SDK. It holds the
+/// queues weakly: the provider keeps its callbacks, and must not keep the
+/// queues (and, through them, their histograms) for ever.
+fn hand_over_fn(queues: &Arc<Mutex<Queues>>) -> impl Fn() + Send + Sync + 'static {
+    let queues = Arc::downgrade(queues);
+    move || {
+        if let Some(queues) = Weak::upgrade(&queues) {
+            hand_over_all(&queues);
+        }
+    }
+}
+
 /// Empties every thread's queue into the SDK; queues no thread's cache
 /// holds any more go.
 fn hand_over_all(queues: &Mutex<Queues>) {
@@ -421,20 +433,14 @@ impl BoundDurations {
     pub(crate) fn new(meter: &Meter, histogram: Histogram<f64>, bind: bool) -> Self {
         static IDS: AtomicU64 = AtomicU64::new(1);
         let pending = Arc::new(Mutex::new(Queues::default()));
-        // Weak: the provider holds the callback, and must not hold the
-        // queues (and, through them, their histograms) for ever.
-        let queues = Arc::downgrade(&pending);
         let flush = bind.then(|| {
+            let hand_over = hand_over_fn(&pending);
             meter
                 .u64_observable_gauge("o11y.http.server.request.duration.pending")
                 .with_description(
                     "Hands the threads' queued durations to the SDK; observes nothing.",
                 )
-                .with_callback(move |_| {
-                    if let Some(queues) = Weak::upgrade(&queues) {
-                        hand_over_all(&queues);
-                    }
-                })
+                .with_callback(move |_| hand_over())
                 .build()
         });
         Self {
@@ -448,15 +454,11 @@ impl BoundDurations {
         }
     }
 
-    /// What the hand-over gauge's callback does: empties every thread's
-    /// queue into the SDK (nothing when not binding, or once `self` is gone).
+    /// What the hand-over gauge's callback does (nothing when not binding):
+    /// for another observable instrument's callback to do too.
     pub(crate) fn hand_over_all_fn(&self) -> impl Fn() + Send + Sync + 'static {
-        let queues = self.bind.then(|| Arc::downgrade(&self.pending));
-        move || {
-            if let Some(queues) = queues.as_ref().and_then(Weak::upgrade) {
-                hand_over_all(&queues);
-            }
-        }
+        let hand_over = self.bind.then(|| hand_over_fn(&self.pending));
+        move || hand_over.iter().for_each(|f| f())
     }
 
     /// Records `secs` for `key`; `attributes` builds the attribute set the

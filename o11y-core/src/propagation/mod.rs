@@ -28,12 +28,19 @@
 //! The rules, from the specification:
 //! - `traceparent`: exact field lengths, lowercase hex, version `ff` invalid,
 //!   later versions parsed forward-compatibly, all-zero ids invalid; the
-//!   `sampled` and `random` flags are carried. A bad value starts a new trace.
+//!   `sampled` and Level 2 `random` flags are carried: `random` is sent on
+//!   whenever it came in, sampled or not (the SDK keeps it only on sampled
+//!   spans), and for traces this library starts ([`mark_random_trace_id`]).
+//!   A bad value starts a new trace.
 //! - Repeated `traceparent` values (several headers or a comma-joined one) that
 //!   name the same trace are cleaned to one, and a [`DuplicateTraceparent`] is
 //!   left in the context for the next span to record; values naming different
 //!   traces restart the trace.
 //! - `tracestate`: every header value is combined; see [`parse_tracestate`].
+//!   Members whose keys Level 2 allows but the SDK's `TraceState` cannot hold
+//!   (`foo@@bar`, a 256-character `tenant@system` key) are kept: the whole
+//!   list rides in the context beside the SDK's state and is sent on as it
+//!   came, or after the SDK's members when something changed the state.
 //! - `baggage`: every header value is combined, then the SDK's W3C parser applies
 //!   its limits (64 members, 8192 bytes).
 
@@ -47,7 +54,7 @@ use opentelemetry::{
     Context,
     baggage::BaggageExt,
     propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter},
-    trace::{SpanContext, TraceContextExt, TraceState},
+    trace::{SpanContext, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 
 pub use traceparent::{EncodedTraceparent, TRACEPARENT_LEN, Traceparent, TraceparentError};
@@ -55,6 +62,7 @@ pub use tracestate::{
     MAX_LEN as TRACESTATE_MAX_LEN, MAX_MEMBERS as TRACESTATE_MAX_MEMBERS, TracestateError,
     parse_tracestate,
 };
+use tracestate::{join, parse_members, split_header, to_sdk, trim_to_limit};
 
 use crate::correlation::{
     CorrelationContextExt, CorrelationId, CorrelationRef, X_REQUEST_ID, X_TRACE_ID,
@@ -88,6 +96,99 @@ impl DuplicateTraceparent {
     pub fn in_context(cx: &Context) -> Option<&Self> {
         cx.get::<Self>()
     }
+}
+
+/// The trace id of a trace whose id is random (W3C Level 2 `random` flag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RandomTraceId(TraceId);
+
+/// A `tracestate` list that the SDK's [`TraceState`] could not hold whole.
+#[derive(Clone, Debug, PartialEq)]
+struct FullTracestate {
+    trace_id: TraceId,
+    /// What the SDK held when the list was extracted.
+    held: TraceState,
+    /// The whole list, as received (combined, de-duplicated, trimmed).
+    header: String,
+    /// The members the SDK could not hold.
+    extras: Vec<(String, String)>,
+}
+
+/// Records that the trace of `cx`'s span has a random trace id, so that the
+/// W3C Level 2 `random` flag is sent with it.
+///
+/// The SDK's id generator draws random trace ids, but its span contexts do
+/// not set the flag for new traces, and drop it from spans that are not
+/// sampled. Layers call this when they start a new trace; extraction does it
+/// for an incoming `traceparent` with the flag.
+///
+/// ```
+/// use o11y_core::propagation::{mark_random_trace_id, traceparent_of};
+/// use opentelemetry::{Context, trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState}};
+///
+/// let sc = SpanContext::new(TraceId::from(7), SpanId::from(9), TraceFlags::SAMPLED, false, TraceState::NONE);
+/// let cx = Context::new().with_remote_span_context(sc);
+/// assert_eq!(traceparent_of(&cx).unwrap().flags().to_u8(), 0x01);
+/// assert_eq!(traceparent_of(&mark_random_trace_id(&cx)).unwrap().flags().to_u8(), 0x03);
+/// ```
+pub fn mark_random_trace_id(cx: &Context) -> Context {
+    let span = cx.span();
+    let sc = span.span_context();
+    if sc.is_valid() {
+        cx.with_value(RandomTraceId(sc.trace_id()))
+    } else {
+        cx.clone()
+    }
+}
+
+/// The `traceparent` this crate sends for `cx`, if its span is valid: the
+/// span's ids and `sampled` flag, with `random` set as described in
+/// [`mark_random_trace_id`].
+pub fn traceparent_of(cx: &Context) -> Option<Traceparent> {
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid()
+        .then(|| Traceparent::new(sc.trace_id(), sc.span_id(), outgoing_flags(cx, sc)))
+}
+
+const RANDOM: u8 = 0x02;
+
+fn outgoing_flags(cx: &Context, sc: &SpanContext) -> TraceFlags {
+    let random = cx
+        .get::<RandomTraceId>()
+        .is_some_and(|r| r.0 == sc.trace_id());
+    if random {
+        TraceFlags::new(sc.trace_flags().to_u8() | RANDOM)
+    } else {
+        sc.trace_flags()
+    }
+}
+
+/// The `tracestate` header value to send for `sc` in `cx`, if any.
+fn outgoing_tracestate(cx: &Context, sc: &SpanContext) -> Option<String> {
+    let state = sc.trace_state();
+    let full = cx
+        .get::<FullTracestate>()
+        .filter(|full| full.trace_id == sc.trace_id());
+    let header = match full {
+        Some(full) if full.held == *state => full.header.clone(),
+        Some(full) => {
+            // The state changed here (a sampler or vendor code updated it): its
+            // members first, then those the SDK could not hold.
+            let own = state.header();
+            let mut members = split_header(&own);
+            for (k, v) in &full.extras {
+                if !members.iter().any(|(key, _)| key == k) {
+                    members.push((k, v));
+                }
+            }
+            trim_to_limit(&mut members);
+            join(&members)
+        }
+        None if *state == TraceState::NONE => return None,
+        None => state.header(),
+    };
+    (!header.is_empty()).then_some(header)
 }
 
 /// What a `traceparent` carrier held.
@@ -328,11 +429,18 @@ impl Propagator {
             let span = cx.span();
             let sc = span.span_context();
             if sc.is_valid() {
-                let tp = Traceparent::new(sc.trace_id(), sc.span_id(), sc.trace_flags()).encode();
-                if let Ok(value) = HeaderValue::from_bytes(tp.as_bytes()) {
+                let tp = Traceparent::new(sc.trace_id(), sc.span_id(), outgoing_flags(cx, sc));
+                if let Ok(value) = HeaderValue::from_bytes(tp.encode().as_bytes()) {
                     headers.insert(TRACEPARENT, value);
                 }
-                inject_tracestate(sc.trace_state(), headers);
+                match outgoing_tracestate(cx, sc).map(HeaderValue::try_from) {
+                    Some(Ok(value)) => {
+                        headers.insert(TRACESTATE, value);
+                    }
+                    _ => {
+                        headers.remove(TRACESTATE);
+                    }
+                }
             }
         }
         if self.baggage && !cx.baggage().is_empty() {
@@ -369,22 +477,6 @@ fn sdk_baggage() -> opentelemetry_sdk::propagation::BaggagePropagator {
     opentelemetry_sdk::propagation::BaggagePropagator::new()
 }
 
-fn inject_tracestate(state: &TraceState, headers: &mut HeaderMap) {
-    if *state == TraceState::NONE {
-        headers.remove(TRACESTATE);
-        return;
-    }
-    let header = state.header();
-    match HeaderValue::try_from(header) {
-        Ok(value) if !value.is_empty() => {
-            headers.insert(TRACESTATE, value);
-        }
-        _ => {
-            headers.remove(TRACESTATE);
-        }
-    }
-}
-
 fn extract_trace<C: Carrier>(cx: &Context, carrier: &C, scan: &Scan<'_>) -> Context {
     let parent = match (scan.traceparents, scan.traceparent) {
         (0, _) | (_, None) => Parent::None,
@@ -405,16 +497,37 @@ fn extract_trace<C: Carrier>(cx: &Context, carrier: &C, scan: &Scan<'_>) -> Cont
             conflicting: true,
         }),
         Parent::One(tp, count) => {
+            let mut full = None;
             let state = if scan.tracestate {
                 let values = carrier
                     .values(&TRACESTATE_NAME)
                     .filter_map(|v| std::str::from_utf8(v).ok());
-                parse_tracestate(values).unwrap_or_default()
+                let members = parse_members(values).unwrap_or_default();
+                let (state, complete) = to_sdk(&members);
+                if !complete {
+                    full = Some(FullTracestate {
+                        trace_id: tp.trace_id(),
+                        held: state.clone(),
+                        header: join(&members),
+                        extras: members
+                            .iter()
+                            .filter(|m| TraceState::from_key_value([**m]).is_err())
+                            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                            .collect(),
+                    });
+                }
+                state
             } else {
                 TraceState::NONE
             };
             let sc = SpanContext::new(tp.trace_id(), tp.span_id(), tp.flags(), true, state);
-            let cx = cx.with_remote_span_context(sc);
+            let mut cx = cx.with_remote_span_context(sc);
+            if let Some(full) = full {
+                cx = cx.with_value(full);
+            }
+            if tp.flags().to_u8() & RANDOM != 0 {
+                cx = cx.with_value(RandomTraceId(tp.trace_id()));
+            }
             if count > 1 {
                 cx.with_value(DuplicateTraceparent {
                     values: count,
@@ -446,13 +559,10 @@ impl TextMapPropagator for Propagator {
             let span = cx.span();
             let sc = span.span_context();
             if sc.is_valid() {
-                let tp = Traceparent::new(sc.trace_id(), sc.span_id(), sc.trace_flags()).encode();
-                injector.set(TRACEPARENT.as_str(), tp.as_str().to_owned());
-                if *sc.trace_state() != TraceState::NONE {
-                    let header = sc.trace_state().header();
-                    if !header.is_empty() {
-                        injector.set(TRACESTATE.as_str(), header);
-                    }
+                let tp = Traceparent::new(sc.trace_id(), sc.span_id(), outgoing_flags(cx, sc));
+                injector.set(TRACEPARENT.as_str(), tp.encode().as_str().to_owned());
+                if let Some(header) = outgoing_tracestate(cx, sc) {
+                    injector.set(TRACESTATE.as_str(), header);
                 }
             }
         }

@@ -162,10 +162,153 @@ fn invalid_tracestate_is_dropped_but_the_trace_continues() {
     let cx = extract(&[
         ("traceparent", &tp(TID)),
         ("tracestate", "foo=1"),
-        ("tracestate", "foo=2"),
+        ("tracestate", "@foo=2"),
     ]);
     assert_eq!(trace_id(&cx).as_deref(), Some(TID));
     assert_eq!(*cx.span().span_context().trace_state(), TraceState::NONE);
+    assert_eq!(injected(&cx).get("tracestate"), None);
+}
+
+#[test]
+fn repeated_tracestate_keys_keep_the_first_member() {
+    let cx = extract(&[
+        ("traceparent", &tp(TID)),
+        ("tracestate", "foo=1"),
+        ("tracestate", "foo=2,bar=3"),
+    ]);
+    assert_eq!(
+        cx.span().span_context().trace_state().header(),
+        "foo=1,bar=3"
+    );
+    assert_eq!(injected(&cx)["tracestate"], "foo=1,bar=3");
+}
+
+fn injected(cx: &Context) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    Propagator::default().inject_headers(cx, &mut out);
+    let mut map = HashMap::new();
+    Propagator::default().inject_context(cx, &mut map);
+    for name in ["traceparent", "tracestate"] {
+        assert_eq!(
+            out.get(name).map(|v| v.to_str().unwrap()),
+            map.get(name).map(String::as_str),
+            "both inject paths agree on {name}"
+        );
+    }
+    out
+}
+
+/// Keys of Level 2's grammar that the SDK's `TraceState` rejects.
+fn keys_the_sdk_rejects() -> Vec<String> {
+    vec![
+        format!("{}@{}", "t".repeat(241), "v".repeat(14)),
+        format!("t@{}", "v".repeat(15)),
+        "foo@@bar".into(),
+        "foo@bar@baz".into(),
+    ]
+}
+
+#[test]
+fn tracestate_members_the_sdk_cannot_hold_are_sent_on_unchanged() {
+    for key in keys_the_sdk_rejects() {
+        assert!(TraceState::from_key_value([(key.as_str(), "1")]).is_err());
+        let member = format!("{key}=1");
+        let cx = extract(&[
+            ("traceparent", &tp(TID)),
+            ("tracestate", "foo=1"),
+            ("tracestate", &member),
+            ("tracestate", "bar=2"),
+        ]);
+        assert_eq!(
+            cx.span().span_context().trace_state().header(),
+            "foo=1,bar=2"
+        );
+        assert_eq!(injected(&cx)["tracestate"], format!("foo=1,{member},bar=2"));
+    }
+}
+
+#[test]
+fn a_changed_state_keeps_the_members_the_sdk_cannot_hold() {
+    let key = &keys_the_sdk_rejects()[0];
+    let member = format!("{key}=1");
+    let cx = extract(&[
+        ("traceparent", &tp(TID)),
+        ("tracestate", &format!("foo=1,{member}")),
+    ]);
+    let span = cx.span();
+    let sc = span.span_context();
+    let child = SpanContext::new(
+        sc.trace_id(),
+        SpanId::from(42),
+        sc.trace_flags(),
+        false,
+        sc.trace_state().insert("mine", "x").unwrap(),
+    );
+    let cx2 = cx.with_remote_span_context(child);
+    assert_eq!(
+        injected(&cx2)["tracestate"],
+        format!("mine=x,foo=1,{member}")
+    );
+    // Another trace in the same context does not get this trace's list.
+    let other = SpanContext::new(
+        TraceId::from(5),
+        SpanId::from(6),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::NONE,
+    );
+    assert_eq!(
+        injected(&cx.with_remote_span_context(other)).get("tracestate"),
+        None
+    );
+}
+
+#[test]
+fn the_random_flag_is_carried_whether_or_not_sampled() {
+    for flags in ["02", "03"] {
+        let cx = extract(&[("traceparent", &format!("00-{TID}-{SID}-{flags}"))]);
+        assert_eq!(
+            injected(&cx)["traceparent"],
+            format!("00-{TID}-{SID}-{flags}")
+        );
+    }
+    let cx = extract(&[("traceparent", &format!("00-{TID}-{SID}-00"))]);
+    assert_eq!(injected(&cx)["traceparent"], format!("00-{TID}-{SID}-00"));
+}
+
+#[test]
+fn the_random_flag_survives_the_sdk_dropping_a_child_span() {
+    use opentelemetry::trace::{Tracer, TracerProvider};
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+        .build();
+    let tracer = provider.tracer("test");
+    for (incoming, outgoing) in [("02", "02"), ("03", "03"), ("00", "00"), ("01", "01")] {
+        let parent = extract(&[("traceparent", &format!("00-{TID}-{SID}-{incoming}"))]);
+        let span = tracer.start_with_context("child", &parent);
+        let cx = parent.with_span(span);
+        let out = injected(&cx);
+        let tp = Traceparent::parse(out["traceparent"].to_str().unwrap()).unwrap();
+        assert_eq!(tp.trace_id().to_string(), TID);
+        assert_ne!(tp.span_id().to_string(), SID, "the child's own id");
+        assert_eq!(
+            format!("{:02x}", tp.flags().to_u8()),
+            outgoing,
+            "{incoming}"
+        );
+    }
+    // A new trace started here is random once marked so.
+    let root = Context::new().with_span(tracer.start("root"));
+    let flags = |cx: &Context| traceparent_of(cx).unwrap().flags().to_u8();
+    assert_eq!(flags(&root), 0x01);
+    assert_eq!(flags(&mark_random_trace_id(&root)), 0x03);
+    assert!(
+        mark_random_trace_id(&Context::new())
+            .get::<RandomTraceId>()
+            .is_none()
+    );
 }
 
 #[test]

@@ -1,13 +1,23 @@
-//! The `tracestate` header: the key and value grammar of W3C Trace Context,
-//! combination of repeated headers, and the size limits.
+//! The `tracestate` header: the key and value grammar of W3C Trace Context
+//! Level 2, combination of repeated headers, duplicates, and the size limits.
 //!
 //! ```
 //! use o11y_core::propagation::parse_tracestate;
 //!
 //! let state = parse_tracestate(["congo=t61rcWkgMzE", "rojo=00f067aa0ba902b7"]).unwrap();
 //! assert_eq!(state.header(), "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
-//! assert!(parse_tracestate(["foo=1,foo=2"]).is_err()); // duplicate keys: the whole list is dropped
+//! // A repeated key keeps its first (left-most, most recent) member.
+//! assert_eq!(parse_tracestate(["foo=1,foo=2"]).unwrap().header(), "foo=1");
+//! // An invalid member drops the whole list.
+//! assert!(parse_tracestate(["@foo=1,bar=2"]).is_err());
 //! ```
+//!
+//! Level 2's key grammar (`key = ( lcalpha / DIGIT ) 0*255 ( keychar )`, where
+//! `keychar` includes `@`) admits keys that the SDK's [`TraceState`] rejects
+//! under Level 1's `tenant@system` limits (`foo@@bar`, a 241-character tenant
+//! with a 14-character system, a 15-character system). Such members are not
+//! dropped: the propagator keeps the whole list in the context next to the
+//! SDK's state and sends it on unchanged (see the crate's `propagation` module).
 
 use opentelemetry::trace::TraceState;
 
@@ -25,21 +35,32 @@ pub enum TracestateError {
     /// A list member is not `key=value` with a valid key and value.
     #[error("tracestate member {0:?} is invalid")]
     Member(String),
-    /// The same key appears twice.
-    #[error("tracestate key {0:?} appears more than once")]
-    DuplicateKey(String),
     /// More than 32 list members.
     #[error("tracestate has more than {MAX_MEMBERS} members")]
     TooManyMembers,
 }
 
-/// Parses and combines every `tracestate` header value, in order.
+/// Parses and combines every `tracestate` header value, in order, into the
+/// SDK's [`TraceState`].
 ///
-/// Empty values and empty list members are ignored. Any invalid member, any
-/// duplicate key, or more than 32 members invalidates the whole list. A list
-/// longer than 512 characters is trimmed: members over 128 characters go first,
-/// then members from the end.
+/// Empty values and empty list members are ignored. A key that appears again
+/// keeps its first member (the specification allows keeping or discarding
+/// duplicates; the left-most member is the most recent vendor's). Any invalid
+/// member or more than 32 distinct members invalidates the whole list. A list
+/// longer than 512 characters is trimmed: members over 128 characters go
+/// first, then members from the end.
+///
+/// The SDK's type cannot hold every key Level 2 allows; such members are left
+/// out of the result here. [`Propagator`](super::Propagator) carries them on.
 pub fn parse_tracestate<'a, I>(values: I) -> Result<TraceState, TracestateError>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    parse_members(values).map(|members| to_sdk(&members).0)
+}
+
+/// The valid, combined, de-duplicated and trimmed members of `values`.
+pub(crate) fn parse_members<'a, I>(values: I) -> Result<Vec<(&'a str, &'a str)>, TracestateError>
 where
     I: IntoIterator<Item = &'a str>,
 {
@@ -52,7 +73,7 @@ where
         let (key, value) =
             split_member(member).ok_or_else(|| TracestateError::Member(member.into()))?;
         if members.iter().any(|(k, _)| *k == key) {
-            return Err(TracestateError::DuplicateKey(key.into()));
+            continue;
         }
         if members.len() == MAX_MEMBERS {
             return Err(TracestateError::TooManyMembers);
@@ -60,17 +81,43 @@ where
         members.push((key, value));
     }
     trim_to_limit(&mut members);
-    Ok(
-        TraceState::from_key_value(members.iter().copied()).unwrap_or_else(|_| {
-            // The SDK's own key check is off by one for a 14-character system id
-            // after a 241-character tenant; such members cannot be represented, so
-            // they alone are left out.
+    Ok(members)
+}
+
+/// The SDK's state for `members`, and whether it holds all of them.
+pub(crate) fn to_sdk(members: &[(&str, &str)]) -> (TraceState, bool) {
+    match TraceState::from_key_value(members.iter().copied()) {
+        Ok(state) => (state, true),
+        Err(_) => {
             let representable = members
                 .iter()
                 .filter(|m| TraceState::from_key_value([**m]).is_ok());
-            TraceState::from_key_value(representable.copied()).unwrap_or_default()
-        }),
-    )
+            let state = TraceState::from_key_value(representable.copied()).unwrap_or_default();
+            (state, false)
+        }
+    }
+}
+
+/// `members` as one header value.
+pub(crate) fn join(members: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(encoded_len(members));
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// The members of a header this crate wrote (`key=value` joined by `,`).
+pub(crate) fn split_header(header: &str) -> Vec<(&str, &str)> {
+    header
+        .split(',')
+        .filter_map(|m| m.split_once('='))
+        .collect()
 }
 
 fn split_member(member: &str) -> Option<(&str, &str)> {
@@ -86,7 +133,10 @@ fn encoded_len(members: &[(&str, &str)]) -> usize {
         + members.len().saturating_sub(1)
 }
 
-fn trim_to_limit(members: &mut Vec<(&str, &str)>) {
+/// Applies the limits to a list: at most 32 members (the first kept), then
+/// at most 512 characters.
+pub(crate) fn trim_to_limit(members: &mut Vec<(&str, &str)>) {
+    members.truncate(MAX_MEMBERS);
     while encoded_len(members) > MAX_LEN {
         let large = members
             .iter()
@@ -102,30 +152,18 @@ fn trim_to_limit(members: &mut Vec<(&str, &str)>) {
     }
 }
 
-fn key_char(c: u8) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/')
-}
-
-/// `simple-key` or `tenant-id@system-id`, per the specification's grammar.
+/// Level 2: `key = ( lcalpha / DIGIT ) 0*255 ( keychar )` with
+/// `keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`.
 pub(crate) fn valid_key(key: &str) -> bool {
-    match key.split_once('@') {
-        None => {
-            let b = key.as_bytes();
-            (1..=256).contains(&b.len())
-                && b.first().is_some_and(u8::is_ascii_lowercase)
-                && b.iter().all(|&c| key_char(c))
-        }
-        Some((tenant, system)) => {
-            let (t, s) = (tenant.as_bytes(), system.as_bytes());
-            (1..=241).contains(&t.len())
-                && t.first()
-                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && t.iter().all(|&c| key_char(c))
-                && (1..=14).contains(&s.len())
-                && s.first().is_some_and(u8::is_ascii_lowercase)
-                && s.iter().all(|&c| key_char(c))
-        }
-    }
+    let b = key.as_bytes();
+    (1..=256).contains(&b.len())
+        && b.first()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && b.iter().all(|&c| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@')
+        })
 }
 
 /// 1 to 256 printable ASCII characters except `,` and `=`, not ending in a space.
@@ -143,6 +181,10 @@ mod tests {
 
     fn keys(state: &TraceState) -> String {
         state.header()
+    }
+
+    fn members(values: &[&str]) -> Result<String, TracestateError> {
+        parse_members(values.iter().copied()).map(|m| join(&m))
     }
 
     #[test]
@@ -169,18 +211,27 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_drop_the_list() {
-        for case in [
-            &["foo=1,foo=1"][..],
-            &["foo=1,foo=2"],
-            &["foo=1", "foo=1"],
-            &["foo=1", "foo=2"],
+    fn a_repeated_key_keeps_its_first_member() {
+        for (case, expected) in [
+            (&["foo=1,foo=1"][..], "foo=1"),
+            (&["foo=1,foo=2"], "foo=1"),
+            (&["foo=1", "foo=1"], "foo=1"),
+            (&["foo=2", "foo=1"], "foo=2"),
+            (&["foo=1,bar=2", "foo=3,baz=4"], "foo=1,bar=2,baz=4"),
         ] {
-            assert!(matches!(
-                parse_tracestate(case.iter().copied()),
-                Err(TracestateError::DuplicateKey(_))
-            ));
+            assert_eq!(members(case).unwrap(), expected, "{case:?}");
+            assert_eq!(
+                keys(&parse_tracestate(case.iter().copied()).unwrap()),
+                expected
+            );
         }
+    }
+
+    #[test]
+    fn duplicates_do_not_count_towards_the_member_limit() {
+        let mut list: Vec<String> = (1..=32).map(|i| format!("k{i}=v")).collect();
+        list.push("k1=again".into());
+        assert_eq!(members(&[&list.join(",")]).unwrap().split(',').count(), 32);
     }
 
     #[test]
@@ -198,37 +249,47 @@ mod tests {
     }
 
     #[test]
-    fn illegal_keys_drop_the_list() {
-        for key in [
-            "foo ",
-            "FOO",
-            "foo.bar",
-            "foo@",
-            "@foo",
-            "foo@@bar",
-            "foo@bar@baz",
-            "1abc",
-            "",
-        ] {
+    fn level_2_keys_with_at_signs_and_leading_digits_are_valid() {
+        for key in ["foo@", "foo@@bar", "foo@bar@baz", "1abc", "0", "a@"] {
             let header = format!("{key}=1,bar=2");
+            assert_eq!(members(&[&header]).unwrap(), header, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn illegal_keys_drop_the_list() {
+        for key in ["foo ", "FOO", "foo.bar", "@foo", "_foo", "-", "é", ""] {
+            let header = format!("{key}=1,bar=2");
+            assert!(parse_members([header.as_str()]).is_err(), "{key:?}");
             assert!(parse_tracestate([header.as_str()]).is_err(), "{key:?}");
         }
     }
 
     #[test]
-    fn key_length_limits() {
-        assert!(parse_tracestate(["foo=1", &format!("{}=1", "z".repeat(256))]).is_ok());
-        assert!(parse_tracestate(["foo=1", &format!("{}=1", "z".repeat(257))]).is_err());
-        let longest_vendor_key = format!("{}@{}", "t".repeat(241), "v".repeat(14));
-        assert!(valid_key(&longest_vendor_key));
-        assert_eq!(
-            parse_tracestate(["foo=1", &format!("{longest_vendor_key}=1")])
-                .unwrap()
-                .get("foo"),
-            Some("1")
-        );
-        assert!(parse_tracestate(["foo=1", &format!("{}@v=1", "t".repeat(242))]).is_err());
-        assert!(parse_tracestate(["foo=1", &format!("t@{}=1", "v".repeat(15))]).is_err());
+    fn key_length_limit_is_256_characters_whatever_the_at_signs() {
+        for key in [
+            "z".repeat(256),
+            format!("{}@{}", "t".repeat(241), "v".repeat(14)),
+            format!("{}@v", "t".repeat(242)),
+            format!("t@{}", "v".repeat(15)),
+        ] {
+            let list = members(&["foo=1", &format!("{key}=1")]).unwrap();
+            assert_eq!(list, format!("foo=1,{key}=1"), "{}", key.len());
+        }
+        assert!(parse_members(["foo=1", &format!("{}=1", "z".repeat(257))]).is_err());
+        assert!(parse_members(["foo=1", &format!("{}@v=1", "t".repeat(255))]).is_err());
+    }
+
+    #[test]
+    fn keys_the_sdk_cannot_hold_are_reported_as_incomplete() {
+        let vendor = format!("{}@{}", "t".repeat(241), "v".repeat(14));
+        let list = [("foo", "1"), (vendor.as_str(), "1"), ("bar", "2")];
+        let (state, complete) = to_sdk(&list);
+        assert!(!complete);
+        assert_eq!(state.header(), "foo=1,bar=2");
+        let (state, complete) = to_sdk(&[("foo", "1"), ("bar", "2")]);
+        assert!(complete);
+        assert_eq!(state.header(), "foo=1,bar=2");
     }
 
     #[test]

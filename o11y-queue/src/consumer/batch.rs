@@ -12,7 +12,7 @@ use opentelemetry::{
 
 use super::{
     BatchHandler,
-    process::{Processor, message_id, settle_failed},
+    process::{Processor, message_id, panic_reason, settle_failed},
 };
 use crate::{carriage::Extracted, instrument, message::Delivery, semconv, transport::Transport};
 
@@ -40,11 +40,12 @@ impl<T: Transport, B: BatchHandler> Processor<T, B> {
                 (d, incoming)
             })
             .unzip();
-        let run = AssertUnwindSafe(self.handler.call(incoming)).catch_unwind();
+        // The call inside the caught future: see `Processor::handle`.
+        let run = AssertUnwindSafe(async { self.handler.call(incoming).await }).catch_unwind();
         let error = match run.with_context(cx.clone()).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some((semconv::ERROR_HANDLER, e.to_string())),
-            Err(_) => Some((semconv::ERROR_PANIC, "handler panicked".to_owned())),
+            Err(panic) => Some((semconv::ERROR_PANIC, panic_reason(&*panic))),
         };
         match &error {
             None => self.ack_all(&cx, &deliveries).await,

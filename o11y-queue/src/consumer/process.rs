@@ -57,14 +57,17 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         extracted: Extracted,
     ) -> Option<&'static str> {
         let incoming = self.incoming(&delivery, extracted);
-        let run = AssertUnwindSafe(self.handler.call(incoming)).catch_unwind();
+        // The call itself is inside the caught future: a panic in the
+        // synchronous part of a closure is a failed attempt too, and that
+        // part runs inside the CONSUMER span's context like the rest.
+        let run = AssertUnwindSafe(async { self.handler.call(incoming).await }).catch_unwind();
         let (error, reason) = match run.with_context(cx.clone()).await {
             Ok(Ok(())) => {
                 self.ack(cx, delivery).await;
                 return None;
             }
             Ok(Err(e)) => (semconv::ERROR_HANDLER, e.to_string()),
-            Err(_) => (semconv::ERROR_PANIC, "handler panicked".to_owned()),
+            Err(panic) => (semconv::ERROR_PANIC, panic_reason(&*panic)),
         };
         self.fail(cx, &delivery, error, &reason, false).await;
         Some(error)
@@ -274,6 +277,18 @@ pub(super) fn without_span(cx: &Context) -> Context {
     match cx.correlation_id() {
         Some(id) => Context::new().with_correlation_id(id),
         None => Context::new(),
+    }
+}
+
+/// `handler panicked: {message}`, with the panic's message when it is text.
+pub(super) fn panic_reason(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+    match message {
+        Some(m) => format!("handler panicked: {m}"),
+        None => "handler panicked".to_owned(),
     }
 }
 

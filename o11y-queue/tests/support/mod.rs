@@ -87,7 +87,9 @@ macro_rules! suite {
             crash_mid_stream_then_restart_loses_nothing,
             graceful_stop_finishes_in_flight_work,
             batch_links_every_message,
-            batch_failure_retries_each_then_dead_letters
+            batch_failure_retries_each_then_dead_letters,
+            sync_and_async_panics_are_failed_attempts,
+            batch_panics_are_failed_attempts
         );
     };
     (@case $harness:expr, $($case:ident),+) => {

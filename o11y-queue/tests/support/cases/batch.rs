@@ -11,7 +11,7 @@ use super::{Running, attr, consumer, fixture, producer, receive_one, recv, spawn
 use crate::support::{Harness, unique_queue, wait_spans};
 
 /// Runs `run_batches_until` on its own task.
-fn spawn_batches<T: Transport, B: o11y_queue::BatchHandler>(
+pub(super) fn spawn_batches<T: Transport, B: o11y_queue::BatchHandler>(
     consumer: o11y_queue::Consumer<T>,
     queue: &str,
     handler: B,

@@ -3,10 +3,12 @@
 mod batch;
 mod context;
 mod failures;
+mod panics;
 
 pub use batch::*;
 pub use context::*;
 pub use failures::*;
+pub use panics::*;
 
 use std::time::Duration;
 

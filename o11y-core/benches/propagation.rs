@@ -48,7 +48,10 @@ fn context() -> Context {
 fn extract(c: &mut Criterion) {
     let headers = request_headers();
     let sdk = TraceContextPropagator::new();
-    let ours = Propagator::new(true, false, None);
+    let ours = Propagator::builder()
+        .baggage(false)
+        .correlation_header(None)
+        .build();
     let full = Propagator::default();
     let mut g = c.benchmark_group("extract");
     g.bench_function("baseline_get_to_str", |b| {
@@ -97,7 +100,10 @@ fn extract(c: &mut Criterion) {
 fn inject(c: &mut Criterion) {
     let cx = context();
     let sdk = TraceContextPropagator::new();
-    let ours = Propagator::new(true, false, None);
+    let ours = Propagator::builder()
+        .baggage(false)
+        .correlation_header(None)
+        .build();
     let mut g = c.benchmark_group("inject");
     let mut headers = request_headers();
     g.bench_function("sdk_trace_context", |b| {

@@ -247,11 +247,11 @@ fn parse_propagators(value: &str) -> Result<Propagator, ConfigError> {
             }
         }
     }
-    Ok(Propagator::new(
-        trace_context,
-        baggage,
-        Some(HeaderName::from_static(X_TRACE_ID)),
-    ))
+    Ok(Propagator::builder()
+        .trace_context(trace_context)
+        .baggage(baggage)
+        .correlation_header(Some(HeaderName::from_static(X_TRACE_ID)))
+        .build())
 }
 
 /// Parses `key=value,key2=value2` with percent-encoded values (resource attributes, OTLP headers).

@@ -347,39 +347,104 @@ pub struct Propagator {
 
 impl Default for Propagator {
     fn default() -> Self {
-        Self::new(true, true, Some(HeaderName::from_static(X_TRACE_ID)))
+        PropagatorBuilder::default().build()
+    }
+}
+
+/// Builds a [`Propagator`]; every part is on unless turned off.
+///
+/// ```
+/// use o11y_core::propagation::Propagator;
+///
+/// // W3C trace context only: no baggage, no correlation id header.
+/// let propagator = Propagator::builder().baggage(false).correlation_header(None).build();
+/// ```
+#[derive(Clone, Debug)]
+pub struct PropagatorBuilder {
+    trace_context: bool,
+    baggage: bool,
+    correlation: Option<HeaderName>,
+    implied_correlation: bool,
+}
+
+impl Default for PropagatorBuilder {
+    fn default() -> Self {
+        Self {
+            trace_context: true,
+            baggage: true,
+            correlation: Some(HeaderName::from_static(X_TRACE_ID)),
+            implied_correlation: true,
+        }
+    }
+}
+
+impl PropagatorBuilder {
+    /// Whether `traceparent` and `tracestate` travel (default: yes).
+    pub fn trace_context(mut self, on: bool) -> Self {
+        self.trace_context = on;
+        self
+    }
+
+    /// Whether W3C `baggage` travels (default: yes).
+    pub fn baggage(mut self, on: bool) -> Self {
+        self.baggage = on;
+        self
+    }
+
+    /// The correlation id's header name (default `x-trace-id`), or `None` to
+    /// leave the correlation id out.
+    pub fn correlation_header(mut self, name: Option<HeaderName>) -> Self {
+        self.correlation = name;
+        self
+    }
+
+    /// See [`Propagator::with_implied_correlation`] (default: yes).
+    pub fn implied_correlation(mut self, inject: bool) -> Self {
+        self.implied_correlation = inject;
+        self
+    }
+
+    /// The propagator.
+    pub fn build(self) -> Propagator {
+        let mut fields = Vec::new();
+        if self.trace_context {
+            fields.extend([TRACEPARENT.to_string(), TRACESTATE.to_string()]);
+        }
+        if self.baggage {
+            fields.push(BAGGAGE.to_string());
+        }
+        if let Some(name) = &self.correlation {
+            fields.push(name.to_string());
+        }
+        Propagator {
+            trace_context: self.trace_context,
+            baggage: self.baggage,
+            correlation: self.correlation,
+            implied_correlation: self.implied_correlation,
+            fields,
+        }
     }
 }
 
 impl Propagator {
-    /// A propagator for the chosen parts; `correlation` is the header name of
-    /// the correlation id, or `None` to leave it out.
-    pub fn new(trace_context: bool, baggage: bool, correlation: Option<HeaderName>) -> Self {
-        let mut fields = Vec::new();
-        if trace_context {
-            fields.extend([TRACEPARENT.to_string(), TRACESTATE.to_string()]);
-        }
-        if baggage {
-            fields.push(BAGGAGE.to_string());
-        }
-        if let Some(name) = &correlation {
-            fields.push(name.to_string());
-        }
-        Self {
-            trace_context,
-            baggage,
-            correlation,
-            implied_correlation: true,
-            fields,
+    /// A builder, with every part on.
+    pub fn builder() -> PropagatorBuilder {
+        PropagatorBuilder::default()
+    }
+
+    fn to_builder(&self) -> PropagatorBuilder {
+        PropagatorBuilder {
+            trace_context: self.trace_context,
+            baggage: self.baggage,
+            correlation: self.correlation.clone(),
+            implied_correlation: self.implied_correlation,
         }
     }
 
-    /// Sets (or, with `None`, removes) the correlation id header name.
-    pub fn with_correlation_header(self, name: Option<HeaderName>) -> Self {
-        Self {
-            implied_correlation: self.implied_correlation,
-            ..Self::new(self.trace_context, self.baggage, name)
-        }
+    /// This propagator with the correlation id header `name` (or, with
+    /// `None`, without the correlation id).
+    pub fn with_correlation_header(&self, name: Option<HeaderName>) -> Self {
+        self.to_builder().correlation_header(name).build()
     }
 
     /// Whether to inject a correlation id that is only the trace id (the
@@ -388,9 +453,8 @@ impl Propagator {
     /// the trace id; a receiver using this crate reads the same id from
     /// `traceparent`. o11y-queue turns it off for messages, where every
     /// extra header costs the broker client parsing per message.
-    pub fn with_implied_correlation(mut self, inject: bool) -> Self {
-        self.implied_correlation = inject;
-        self
+    pub fn with_implied_correlation(&self, inject: bool) -> Self {
+        self.to_builder().implied_correlation(inject).build()
     }
 
     fn correlation_to_inject<'a>(&self, cx: &'a Context) -> Option<CorrelationRef<'a>> {

@@ -13,6 +13,7 @@
 //! - `otlp`: OTLP export over gRPC (`otlp-grpc`) and HTTP/protobuf (`otlp-http`).
 //! - `stdout`: console exporters.
 //! - `prometheus`: a Prometheus text exposition for a `/metrics` route.
+//! - `signal`: [`shutdown_signal`], a future that completes on SIGTERM or Ctrl-C.
 //! - `testing`: [`testing::Capture`], an in-memory span capture with trace-tree assertions.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
@@ -32,16 +33,22 @@ mod correlation;
 mod error;
 mod hex;
 mod init;
-pub mod presample;
 pub mod propagation;
 pub mod sampler;
 
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 mod prometheus;
+#[cfg(feature = "signal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signal")))]
+mod signal;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+
+#[cfg(feature = "signal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signal")))]
+pub use signal::{Signals, shutdown_signal};
 
 pub use correlation::{
     CorrelationContextExt, CorrelationId, CorrelationRef, InvalidCorrelationId,
@@ -49,10 +56,8 @@ pub use correlation::{
 };
 pub use error::{ConfigError, InitError, ShutdownError};
 pub use init::{
-    BoxedLayer, Builder, Guard, builder, init, installed_meter_provider, installed_tracer,
-    installed_tracer_provider,
+    BoxedLayer, Builder, Guard, builder, init, installed_meter_provider, installed_tracer_provider,
 };
-pub use presample::Presampler;
 #[cfg(feature = "prometheus")]
 pub use prometheus::PrometheusHandle;
 

@@ -17,10 +17,11 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `http` | `o11y::http`: tower server and client layers |
-//! | `reqwest` | `o11y::http::TracingMiddleware` for reqwest-middleware |
+//! | `reqwest` | `o11y::http::ClientMiddleware` for reqwest-middleware |
 //! | `queue` | `o11y::queue`: trace context across message queues |
 //! | `log` | `o11y::log`: the JSON log layer, installed by [`init`] |
 //! | `macros` | `#[o11y::main]`, `#[o11y::traced]` (`#[o11y::main]` builds the service's own tokio runtime: depend on `tokio` with `rt-multi-thread` and `macros`) |
+//! | `signal` | [`shutdown_signal`]: completes on SIGTERM or Ctrl-C (on with `macros`) |
 //! | `otlp`, `otlp-grpc`, `otlp-http` | OTLP export |
 //! | `stdout` | console exporters |
 //! | `prometheus` | a Prometheus text exposition for `/metrics` |
@@ -44,9 +45,12 @@ pub use o11y_core::PrometheusHandle;
 pub use o11y_core::testing;
 pub use o11y_core::{
     BoxedLayer, Builder, ConfigError, CorrelationContextExt, CorrelationId, CorrelationRef, Guard,
-    InitError, InvalidCorrelationId, Presampler, ShutdownError, X_REQUEST_ID, X_TRACE_ID, config,
+    InitError, InvalidCorrelationId, ShutdownError, X_REQUEST_ID, X_TRACE_ID, config,
     current_correlation_id, current_span_id, current_trace_id, propagation, sampler,
 };
+#[cfg(feature = "signal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signal")))]
+pub use o11y_core::{Signals, shutdown_signal};
 
 pub use opentelemetry;
 pub use opentelemetry_sdk;

@@ -25,18 +25,112 @@ use crate::{Builder, Guard};
 /// The instrumentation scope of every `#[traced]` span.
 const SCOPE: &str = "o11y";
 
-/// Installs telemetry for `#[o11y::main]`. A failure is printed to standard
-/// error and the service runs on without telemetry: observability must never
-/// be the reason a service does not start.
+/// Installs telemetry for `#[o11y::main]`. When it cannot start, the
+/// service runs on without it, its logs still written (the reason is logged
+/// once at ERROR; printed to standard error when no subscriber could be
+/// installed either): observability must never be the reason a service does
+/// not start, nor run blind.
 pub fn start_main(builder: Builder) -> Option<Guard> {
-    match builder.init() {
-        Ok(guard) => Some(guard),
-        Err(error) => {
+    let (guard, error) = builder.init_with_fallback();
+    match (&guard, error) {
+        (_, None) => {}
+        (Some(_), Some(error)) => {
+            tracing::error!(target: "o11y", %error, "telemetry is off; logs go on without export");
+        }
+        (None, Some(error)) => {
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("o11y: telemetry is off: {error}");
             }
-            None
+        }
+    }
+    guard
+}
+
+/// The deadline `#[o11y::main]` stops within: the guard's shutdown timeout.
+#[cfg(feature = "macros")]
+pub fn shutdown_timeout(guard: &Option<Guard>) -> std::time::Duration {
+    guard
+        .as_ref()
+        .map_or(std::time::Duration::from_secs(5), Guard::shutdown_timeout)
+}
+
+/// How `#[o11y::main]`'s body ended, and the deadline of the stop that follows.
+#[cfg(feature = "macros")]
+#[derive(Debug)]
+pub struct Ended<R> {
+    /// The body's output, or the exit status when a signal stopped it.
+    out: Result<R, i32>,
+    deadline: std::time::Instant,
+}
+
+/// Runs `#[o11y::main]`'s body until it returns or a stop signal arrives.
+///
+/// One deadline, `timeout` long, starts when the body returns or the signal
+/// arrives. After a signal, the body has the first half of it to return on
+/// its own (a service stopping gracefully on [`crate::shutdown_signal`]);
+/// then it is dropped. The runtime's shutdown and the telemetry flush share
+/// what is left ([`Ended::runtime_timeout`], [`Ended::finish`]).
+#[cfg(feature = "macros")]
+pub async fn run_main<R>(body: impl Future<Output = R>, timeout: std::time::Duration) -> Ended<R> {
+    let mut signals = crate::Signals::new();
+    let mut body = std::pin::pin!(body);
+    let number = tokio::select! {
+        biased;
+        out = &mut body => return Ended::new(Ok(out), timeout),
+        number = signals.recv() => number,
+    };
+    let ended = Ended::new(Err(128 + number), timeout);
+    tracing::info!(target: "o11y", signal = number, "stop signal received; stopping");
+    match tokio::time::timeout(timeout / 2, body).await {
+        Ok(out) => Ended {
+            out: Ok(out),
+            ..ended
+        },
+        Err(_) => {
+            tracing::warn!(
+                target: "o11y",
+                waited = ?(timeout / 2),
+                "the service did not return after the stop signal; exiting"
+            );
+            ended
+        }
+    }
+}
+
+#[cfg(feature = "macros")]
+impl<R> Ended<R> {
+    fn new(out: Result<R, i32>, timeout: std::time::Duration) -> Self {
+        Self {
+            out,
+            deadline: std::time::Instant::now() + timeout,
+        }
+    }
+
+    fn left(&self) -> std::time::Duration {
+        self.deadline
+            .saturating_duration_since(std::time::Instant::now())
+    }
+
+    /// How long the runtime's shutdown may wait for blocking tasks: a
+    /// quarter of what is left, the rest is the telemetry flush's.
+    pub fn runtime_timeout(&self) -> std::time::Duration {
+        self.left() / 4
+    }
+
+    /// Shuts telemetry down within what is left of the deadline, then returns
+    /// the body's output, or exits with `128 + signal` when the body was
+    /// stopped by the signal.
+    pub fn finish(self, guard: Option<Guard>) -> R {
+        if let Some(Err(error)) = guard.map(|g| g.shutdown_within(self.left())) {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("o11y: {error}");
+            }
+        }
+        match self.out {
+            Ok(out) => out,
+            Err(status) => std::process::exit(status),
         }
     }
 }

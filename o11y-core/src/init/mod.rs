@@ -27,7 +27,6 @@ use tracing_subscriber::{Layer, Registry, filter::filter_fn, layer::SubscriberEx
 use crate::{
     config::{Config, ExporterKind},
     error::{ConfigError, InitError, ShutdownError},
-    presample::{Ids, Presampler},
     propagation::Propagator,
     sampler::SamplerConfig,
 };
@@ -48,20 +47,11 @@ type EditLogs = Box<
         + Send,
 >;
 
-type Installed = (SdkTracerProvider, Option<Presampler>);
-
-static INSTALLED: std::sync::RwLock<Option<Installed>> = std::sync::RwLock::new(None);
+static INSTALLED: std::sync::RwLock<Option<SdkTracerProvider>> = std::sync::RwLock::new(None);
 
 /// The SDK tracer provider that [`init`] installed globally, while its guard
 /// lives. Instrumentation uses it to skip the global provider's boxing.
 pub fn installed_tracer_provider() -> Option<SdkTracerProvider> {
-    installed_tracer().map(|(provider, _)| provider)
-}
-
-/// The tracer provider that [`init`] installed globally, with its
-/// [`Presampler`] when its sampler can be asked ahead (read together: they
-/// belong to one provider).
-pub fn installed_tracer() -> Option<(SdkTracerProvider, Option<Presampler>)> {
     INSTALLED.read().ok().and_then(|p| p.clone())
 }
 
@@ -102,6 +92,8 @@ pub struct Builder {
     span_events: LevelFilter,
     shutdown_timeout: Duration,
     lookup: Lookup,
+    /// `false` in [`Builder::init_with_fallback`]'s second try: layers only.
+    telemetry: bool,
 }
 
 impl std::fmt::Debug for Builder {
@@ -130,6 +122,7 @@ impl Builder {
             span_events: LevelFilter::WARN,
             shutdown_timeout: Duration::from_secs(5),
             lookup: Box::new(|name| std::env::var(name).ok()),
+            telemetry: true,
         }
     }
 
@@ -242,6 +235,12 @@ impl Builder {
 
     /// Resolves the configuration without installing anything.
     pub fn config(&self) -> Result<Config, ConfigError> {
+        if !self.telemetry {
+            let mut config = Config::from_lookup(|_| None)?;
+            config.disabled = true;
+            config.service_name = Some(self.service_name.clone());
+            return Ok(config);
+        }
         let mut config = Config::from_lookup(&self.lookup)?;
         config.service_name = Some(self.service_name.clone())
             .filter(|s| !s.is_empty())
@@ -268,6 +267,36 @@ impl Builder {
 
     /// Builds the providers without installing anything globally.
     pub fn build(mut self) -> Result<Guard, InitError> {
+        let inner = self.providers()?;
+        Ok(self.guard(inner))
+    }
+
+    /// [`init`](Builder::init), except that when telemetry cannot start (a
+    /// bad `OTEL_*` value, an exporter that cannot be built) the `tracing`
+    /// layers added with [`with_layer`](Builder::with_layer), such as the
+    /// JSON logs, are installed anyway, with no provider and no exporter.
+    /// Returns the guard (`None` only when no subscriber could be installed
+    /// either) and the reason telemetry is off, if it is.
+    pub fn init_with_fallback(mut self) -> (Option<Guard>, Option<InitError>) {
+        let (inner, error) = match self.providers() {
+            Ok(inner) => (inner, None),
+            Err(error) => {
+                self.telemetry = false;
+                match self.providers() {
+                    Ok(inner) => (inner, Some(error)),
+                    Err(_) => return (None, Some(error)),
+                }
+            }
+        };
+        let guard = self.guard(inner);
+        match guard.install() {
+            Ok(()) => (Some(guard), error),
+            Err(e) => (None, Some(error.unwrap_or(e))),
+        }
+    }
+
+    /// The providers and exporters the configuration asks for.
+    fn providers(&mut self) -> Result<Inner, InitError> {
         let config = self.config()?;
         let resource = self.resource(&config);
         let exporters = exporters::Exporters::new(&config)?;
@@ -277,7 +306,6 @@ impl Builder {
                 .clone()
                 .unwrap_or_else(|| "unknown_service".into()),
             tracer_provider: None,
-            presampler: None,
             meter_provider: None,
             logger_provider: None,
             propagator: config.propagator.clone(),
@@ -288,15 +316,12 @@ impl Builder {
             installed: false,
             meter_installed: false,
             span_events: self.span_events,
-            timeout: self.shutdown_timeout,
             runtime: None,
         };
         if !config.disabled {
-            // `Ids` lets the presampler read the next trace id ahead.
             let mut traces = SdkTracerProvider::builder()
                 .with_resource(resource.clone())
-                .with_sampler(config.sampler.build())
-                .with_id_generator(Ids);
+                .with_sampler(config.sampler.build());
             for make in self.span_processors.drain(..) {
                 traces = traces.with_span_processor(BoxedProcessor(make()));
             }
@@ -311,10 +336,14 @@ impl Builder {
             let (traces, metrics, logs) =
                 exporters.attach(&config, &mut inner, traces, metrics, logs)?;
             inner.tracer_provider = Some(traces.build());
-            inner.presampler = Presampler::new(&config.sampler);
             inner.meter_provider = Some(metrics.build());
             inner.logger_provider = Some(logs.build());
         }
+        Ok(inner)
+    }
+
+    /// The guard over `inner`, with the layers made for it.
+    fn guard(self, inner: Inner) -> Guard {
         let guard = Guard {
             inner: Arc::new(Mutex::new(Some(inner))),
             timeout: self.shutdown_timeout,
@@ -325,7 +354,7 @@ impl Builder {
                 inner.layers = layers;
             }
         }
-        Ok(guard)
+        guard
     }
 
     fn resource(&self, config: &Config) -> Resource {
@@ -370,8 +399,6 @@ impl SpanProcessor for BoxedProcessor {
 struct Inner {
     service_name: String,
     tracer_provider: Option<SdkTracerProvider>,
-    /// Asks the tracer provider's sampler ahead, when that is sound.
-    presampler: Option<Presampler>,
     meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     propagator: Propagator,
@@ -384,7 +411,6 @@ struct Inner {
     meter_installed: bool,
     install_subscriber: bool,
     span_events: LevelFilter,
-    timeout: Duration,
     #[cfg_attr(not(feature = "otlp-grpc"), allow(dead_code))]
     runtime: Option<tokio_rt::Runtime>,
 }
@@ -433,14 +459,6 @@ impl Guard {
     /// The tracer provider (`None` when `OTEL_SDK_DISABLED=true` or after shutdown).
     pub fn tracer_provider(&self) -> Option<SdkTracerProvider> {
         self.with(|i| i.tracer_provider.clone())
-    }
-
-    /// What asks the tracer provider's sampler ahead of the SDK, when its
-    /// decisions follow from parent and trace id alone (see
-    /// [`Presampler`]); `None` for a sampler with state or one that never
-    /// drops.
-    pub fn presampler(&self) -> Option<Presampler> {
-        self.with(|i| i.presampler.clone())
     }
 
     /// The propagator this guard's configuration chose.
@@ -495,7 +513,7 @@ impl Guard {
         if let Some(p) = &inner.tracer_provider {
             global::set_tracer_provider(p.clone());
             if let Ok(mut installed) = INSTALLED.write() {
-                *installed = Some((p.clone(), inner.presampler.clone()));
+                *installed = Some(p.clone());
                 inner.installed = true;
             }
         }
@@ -511,12 +529,28 @@ impl Guard {
         Ok(())
     }
 
-    /// Flushes every signal, then shuts the providers down, waiting at most
-    /// the configured timeout per signal. Later calls do nothing.
+    /// How long [`shutdown`](Guard::shutdown) (and drop) may take.
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Flushes every signal, then shuts the providers down, all within the
+    /// configured timeout (see [`shutdown_within`](Guard::shutdown_within)).
+    /// Later calls do nothing.
     pub fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.shutdown_within(self.timeout)
+    }
+
+    /// Flushes and shuts down traces, metrics and logs at the same time, each
+    /// on its own thread, and returns within `timeout` whatever they do: one
+    /// deadline for all, the SDK metric reader's own fixed wait included. A
+    /// provider still busy at the deadline is reported in the error and left
+    /// to finish in the background. Later calls do nothing.
+    pub fn shutdown_within(&self, timeout: Duration) -> Result<(), ShutdownError> {
         let Some(inner) = self.inner.lock().ok().and_then(|mut g| g.take()) else {
             return Ok(());
         };
+        let deadline = std::time::Instant::now() + timeout;
         if inner.installed {
             if let Ok(mut installed) = INSTALLED.write() {
                 *installed = None;
@@ -527,22 +561,51 @@ impl Guard {
                 *installed = None;
             }
         }
-        let t = inner.timeout;
+        let (done, results) = std::sync::mpsc::channel();
+        let mut pending = Vec::new();
         let mut failures = Vec::new();
-        let mut check = |signal: &str, r: opentelemetry_sdk::error::OTelSdkResult| {
-            if let Err(e) = r {
-                failures.push(format!("{signal}: {e}"));
+        let mut spawn = |signal: &'static str, stop: Box<dyn FnOnce() -> ShutdownResult + Send>| {
+            let done = done.clone();
+            let started = std::thread::Builder::new()
+                .name(format!("o11y-shutdown-{signal}"))
+                .spawn(move || {
+                    let _ = done.send((signal, stop()));
+                });
+            match started {
+                Ok(_) => pending.push(signal),
+                Err(e) => failures.push(format!("{signal}: no thread to shut down on: {e}")),
             }
         };
-        if let Some(p) = &inner.tracer_provider {
-            check("traces", p.shutdown_with_timeout(t));
+        if let Some(p) = inner.tracer_provider.clone() {
+            spawn("traces", Box::new(move || p.shutdown_with_timeout(timeout)));
         }
-        if let Some(p) = &inner.meter_provider {
-            check("metrics", p.shutdown_with_timeout(t));
+        if let Some(p) = inner.meter_provider.clone() {
+            spawn(
+                "metrics",
+                Box::new(move || p.shutdown_with_timeout(timeout)),
+            );
         }
-        if let Some(p) = &inner.logger_provider {
-            check("logs", p.shutdown_with_timeout(t));
+        if let Some(p) = inner.logger_provider.clone() {
+            spawn("logs", Box::new(move || p.shutdown_with_timeout(timeout)));
         }
+        drop(done);
+        while !pending.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match results.recv_timeout(left) {
+                Ok((signal, result)) => {
+                    pending.retain(|s| *s != signal);
+                    if let Err(e) = result {
+                        failures.push(format!("{signal}: {e}"));
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        failures.extend(
+            pending
+                .iter()
+                .map(|signal| format!("{signal}: not done within {timeout:?}")),
+        );
         #[cfg(feature = "otlp-grpc")]
         if let Some(rt) = inner.runtime {
             rt.shutdown_background();
@@ -554,6 +617,8 @@ impl Guard {
         }
     }
 }
+
+type ShutdownResult = opentelemetry_sdk::error::OTelSdkResult;
 
 impl Drop for Guard {
     fn drop(&mut self) {

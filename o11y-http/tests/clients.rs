@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::{Router, routing::get};
 use o11y_core::testing::Capture;
-use o11y_http::{ClientRoute, NoPropagation, ServerLayer, TracingMiddleware};
+use o11y_http::{ClientMiddleware, ClientRoute, NoPropagation, ServerLayer};
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 
 async fn serve(router: Router) -> SocketAddr {
@@ -32,7 +32,7 @@ async fn reqwest_middleware_parents_the_server_span() {
     let addr = serve(router).await;
     let caller = capture.provider("caller");
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(TracingMiddleware::new().tracer_provider(&caller))
+        .with(ClientMiddleware::new().tracer_provider(&caller))
         .build();
 
     let tracer = caller.tracer("test");
@@ -97,7 +97,7 @@ async fn reqwest_connection_errors_are_recorded() {
         l.local_addr().unwrap().port()
     };
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(TracingMiddleware::new().tracer_provider(&capture.provider("caller")))
+        .with(ClientMiddleware::new().tracer_provider(&capture.provider("caller")))
         .build();
     assert!(
         client

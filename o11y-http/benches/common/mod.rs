@@ -163,7 +163,7 @@ pub fn setup_global() -> Setup {
             "o11y_server_layer",
             app().layer(
                 o11y_http::ServerLayer::new()
-                    .telemetry(&o11y_always)
+                    .guard(&o11y_always)
                     .meter_provider(&meters),
             ),
             true,
@@ -172,7 +172,7 @@ pub fn setup_global() -> Setup {
             "o11y_server_layer_10pct_sampled",
             app().layer(
                 o11y_http::ServerLayer::new()
-                    .telemetry(&o11y_tenth)
+                    .guard(&o11y_tenth)
                     .meter_provider(&meters),
             ),
             false,
@@ -190,7 +190,7 @@ pub fn setup_global() -> Setup {
             "o11y_server_layer_unsampled",
             app().layer(
                 o11y_http::ServerLayer::new()
-                    .telemetry(&o11y_never)
+                    .guard(&o11y_never)
                     .meter_provider(&meters),
             ),
             false,

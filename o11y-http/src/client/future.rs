@@ -8,8 +8,9 @@ use std::{
 
 use pin_project_lite::pin_project;
 
+use std::sync::Arc;
+
 use super::instrument::{Call, Instrument};
-use crate::shared::Shared;
 
 pin_project! {
     /// Response future of [`Client`](super::Client).
@@ -17,7 +18,7 @@ pin_project! {
         #[pin]
         inner: F,
         call: Option<Call>,
-        instrument: Shared<Instrument>,
+        instrument: Arc<Instrument>,
     }
 }
 
@@ -28,7 +29,7 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, call: Call, instrument: Shared<Instrument>) -> Self {
+    pub(crate) fn new(inner: F, call: Call, instrument: Arc<Instrument>) -> Self {
         Self {
             inner,
             call: Some(call),

@@ -1,28 +1,21 @@
 //! What every client integration shares: starting the CLIENT span with its
 //! attributes and injected headers, and ending it with the outcome.
 
-use crate::clock::Instant;
+use std::time::Instant;
 
 use http::{HeaderMap, Method, Uri};
-use o11y_core::propagation::Propagator;
 use opentelemetry::{
     Context, KeyValue,
     metrics::MeterProvider,
-    trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
+    trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
 };
 
-use crate::{
-    metrics::ClientMetrics,
-    semconv as sc,
-    tracer::{AnyTracer, SpanStart},
-};
+use crate::{metrics::ClientMetrics, semconv as sc, tracer::Telemetry};
 
 /// Shared settings of the client integrations.
 #[derive(Clone)]
 pub(crate) struct Instrument {
-    tracer: AnyTracer,
-    metrics: ClientMetrics,
-    propagator: Option<Propagator>,
+    telemetry: Telemetry<ClientMetrics>,
 }
 
 /// A started CLIENT span.
@@ -34,11 +27,8 @@ pub(crate) struct Call {
 
 impl Instrument {
     pub(crate) fn global() -> Self {
-        crate::clock::calibrate();
         Self {
-            tracer: AnyTracer::global("o11y-http"),
-            metrics: ClientMetrics::new(&opentelemetry::global::meter("o11y-http")),
-            propagator: None,
+            telemetry: Telemetry::global(ClientMetrics::global),
         }
     }
 
@@ -48,27 +38,20 @@ impl Instrument {
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
-        self.tracer = AnyTracer::from_provider(provider, "o11y-http");
+        self.telemetry.set_tracer_provider(provider);
     }
 
-    pub(crate) fn set_telemetry(&mut self, guard: &o11y_core::Guard) {
-        if let Some(tracer) = AnyTracer::from_guard(guard, "o11y-http") {
-            self.tracer = tracer;
-        }
-        if let Some(meters) = guard.meter_provider() {
-            self.set_meter_provider(&meters);
-        }
-        if let Some(propagator) = guard.propagator() {
-            self.set_propagator(propagator);
-        }
+    pub(crate) fn set_guard(&mut self, guard: &o11y_core::Guard) {
+        self.telemetry.set_guard(guard, ClientMetrics::new);
     }
 
     pub(crate) fn set_meter_provider(&mut self, provider: &impl MeterProvider) {
-        self.metrics = ClientMetrics::new(&provider.meter("o11y-http"));
+        let metrics = ClientMetrics::new(&crate::metrics::meter(provider));
+        self.telemetry.metrics.set(metrics);
     }
 
-    pub(crate) fn set_propagator(&mut self, propagator: Propagator) {
-        self.propagator = Some(propagator);
+    pub(crate) fn set_propagator(&mut self, propagator: o11y_core::propagation::Propagator) {
+        self.telemetry.set_propagator(propagator);
     }
 
     /// Starts the span as a child of the current context and, unless
@@ -81,43 +64,38 @@ impl Instrument {
         headers: &mut HeaderMap,
         propagate: bool,
     ) -> Call {
-        let start = crate::clock::now();
-        let parent = Context::current();
+        let start = Instant::now();
         let method = sc::method(method);
         let mut metric_attrs = Vec::with_capacity(6);
         metric_attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
         if let Some(host) = uri.host() {
             metric_attrs.push(KeyValue::new(sc::SERVER_ADDRESS, host.to_owned()));
-            let port = uri
-                .port_u16()
-                .unwrap_or(if uri.scheme_str() == Some("https") {
-                    443
-                } else {
-                    80
-                });
+            let default_port = match sc::scheme(uri) {
+                "https" => 443,
+                _ => 80,
+            };
+            let port = uri.port_u16().unwrap_or(default_port);
             metric_attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
         }
-        if let Some(r) = route {
-            metric_attrs.push(KeyValue::new("url.template", r));
+        if let Some(route) = route {
+            metric_attrs.push(KeyValue::new(sc::URL_TEMPLATE, route));
         }
-        let (cx, _) = self.tracer.start(SpanStart {
-            kind: SpanKind::Client,
-            short_name: method,
-            name: || route.map(|r| sc::span_name(method, Some(r)).into()),
-            attributes: |_| {
-                let mut attrs = metric_attrs.clone();
-                attrs.push(KeyValue::new(sc::URL_FULL, redacted_url(uri)));
-                attrs
-            },
-            started: None,
-            links: Vec::new(),
-            parent: &parent,
-        });
+        let mut attrs = metric_attrs.clone();
+        attrs.push(KeyValue::new(sc::URL_FULL, redacted_url(uri)));
+        let name: std::borrow::Cow<'static, str> = match route {
+            Some(route) => format!("{method} {route}").into(),
+            None => method.into(),
+        };
+        let builder = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Client)
+            .with_attributes(attrs);
+        let cx = self
+            .telemetry
+            .tracer
+            .get()
+            .start(builder, &Context::current());
         if propagate {
-            self.propagator
-                .as_ref()
-                .unwrap_or_else(|| Propagator::global())
-                .inject_headers(&cx, headers);
+            self.telemetry.propagator().inject_headers(&cx, headers);
         }
         Call {
             cx,
@@ -132,15 +110,10 @@ impl Instrument {
         let span = call.cx.span();
         let error_type: Option<opentelemetry::Value> = match outcome {
             Ok(code) => {
-                span.set_attribute(KeyValue::new(
-                    sc::HTTP_RESPONSE_STATUS_CODE,
-                    i64::from(code),
-                ));
-                call.attrs.push(KeyValue::new(
-                    sc::HTTP_RESPONSE_STATUS_CODE,
-                    i64::from(code),
-                ));
-                (code >= 400).then(|| sc::status_text(code))
+                let status = KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(code));
+                span.set_attribute(status.clone());
+                call.attrs.push(status);
+                (code >= 400).then(|| code.to_string().into())
             }
             Err(kind) => Some(kind.into()),
         };
@@ -149,9 +122,12 @@ impl Instrument {
             span.set_status(Status::error(""));
             call.attrs.push(KeyValue::new(sc::ERROR_TYPE, kind));
         }
-        self.metrics
+        let elapsed = call.start.elapsed().as_secs_f64();
+        self.telemetry
+            .metrics
+            .get()
             .duration
-            .record(call.start.elapsed().as_secs_f64(), &call.attrs);
+            .record(elapsed, &call.attrs);
         span.end();
     }
 }

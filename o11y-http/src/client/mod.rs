@@ -32,8 +32,6 @@ use opentelemetry::{
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::shared::Shared;
-
 pub use future::ResponseFuture;
 pub(crate) use instrument::Instrument;
 
@@ -49,18 +47,9 @@ pub struct NoPropagation;
 
 /// Makes [`Client`] services: CLIENT spans and context injection for tower
 /// HTTP clients (hyper-util's legacy client, tonic channels, ...).
+#[derive(Clone)]
 pub struct ClientLayer {
-    /// The layer keeps every thread's handle on its settings (see
-    /// `crate::shared`); the services it makes share them.
-    config: Shared<Instrument>,
-}
-
-impl Clone for ClientLayer {
-    fn clone(&self) -> Self {
-        Self {
-            config: self.config.keeper(),
-        }
-    }
+    config: Arc<Instrument>,
 }
 
 impl std::fmt::Debug for ClientLayer {
@@ -76,17 +65,17 @@ impl Default for ClientLayer {
 }
 
 impl ClientLayer {
-    /// A layer using the global providers and the installed propagator.
+    /// A layer using the global providers and the installed propagator, read
+    /// at the first request.
     pub fn new() -> Self {
         Self {
-            config: Shared::new(Arc::new(Instrument::global())),
+            config: Arc::new(Instrument::global()),
         }
     }
 
-    fn edit(self, f: impl FnOnce(&mut Instrument)) -> Self {
-        Self {
-            config: self.config.edited(f),
-        }
+    fn edit(mut self, f: impl FnOnce(&mut Instrument)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        self
     }
 
     /// Uses `provider` instead of the global tracer provider.
@@ -99,13 +88,11 @@ impl ClientLayer {
         self.edit(|c| c.set_tracer_provider(provider))
     }
 
-    /// Uses `guard`'s providers and propagator (telemetry that o11y built
-    /// without installing it globally, see `o11y_core::Builder::build`). Its
-    /// sampler is then asked before the SDK builds a span it would drop
-    /// ([`o11y_core::Presampler`]), as with the providers `o11y::init`
-    /// installs.
-    pub fn telemetry(self, guard: &o11y_core::Guard) -> Self {
-        self.edit(|c| c.set_telemetry(guard))
+    /// Uses the tracer and meter providers and the propagator of `guard`
+    /// (telemetry built with `o11y_core::Builder::build`, not installed
+    /// globally).
+    pub fn guard(self, guard: &o11y_core::Guard) -> Self {
+        self.edit(|c| c.set_guard(guard))
     }
 
     /// Uses `provider` instead of the global meter provider.
@@ -125,7 +112,7 @@ impl<S> Layer<S> for ClientLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Client {
             inner,
-            config: self.config.keeper(),
+            config: self.config.clone(),
         }
     }
 }
@@ -134,8 +121,7 @@ impl<S> Layer<S> for ClientLayer {
 #[derive(Clone)]
 pub struct Client<S> {
     inner: S,
-    /// Cloning the service takes the calling thread's handle on the settings.
-    config: Shared<Instrument>,
+    config: Arc<Instrument>,
 }
 
 impl<S> std::fmt::Debug for Client<S> {

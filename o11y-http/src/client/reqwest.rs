@@ -2,11 +2,11 @@
 //! what [`ClientLayer`](crate::ClientLayer) does, for reqwest users.
 //!
 //! ```no_run
-//! use o11y_http::TracingMiddleware;
+//! use o11y_http::ClientMiddleware;
 //! use reqwest_middleware::ClientBuilder;
 //!
 //! # async fn run() -> Result<(), reqwest_middleware::Error> {
-//! let client = ClientBuilder::new(reqwest::Client::new()).with(TracingMiddleware::new()).build();
+//! let client = ClientBuilder::new(reqwest::Client::new()).with(ClientMiddleware::new()).build();
 //! let _resp = client.get("http://users.internal/users/7").send().await?;
 //! # Ok(()) }
 //! ```
@@ -27,23 +27,23 @@ use super::{ClientRoute, Instrument, NoPropagation};
 /// extensions (`RequestBuilder::with_extension`) to name the route or to not
 /// propagate to a third party.
 #[derive(Clone)]
-pub struct TracingMiddleware {
+pub struct ClientMiddleware {
     instrument: Instrument,
 }
 
-impl std::fmt::Debug for TracingMiddleware {
+impl std::fmt::Debug for ClientMiddleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TracingMiddleware").finish_non_exhaustive()
+        f.debug_struct("ClientMiddleware").finish_non_exhaustive()
     }
 }
 
-impl Default for TracingMiddleware {
+impl Default for ClientMiddleware {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl TracingMiddleware {
+impl ClientMiddleware {
     /// Uses the global providers and the installed propagator.
     pub fn new() -> Self {
         Self {
@@ -62,13 +62,11 @@ impl TracingMiddleware {
         self
     }
 
-    /// Uses `guard`'s providers and propagator (telemetry that o11y built
-    /// without installing it globally, see `o11y_core::Builder::build`). Its
-    /// sampler is then asked before the SDK builds a span it would drop
-    /// ([`o11y_core::Presampler`]), as with the providers `o11y::init`
-    /// installs.
-    pub fn telemetry(mut self, guard: &o11y_core::Guard) -> Self {
-        self.instrument.set_telemetry(guard);
+    /// Uses the tracer and meter providers and the propagator of `guard`
+    /// (telemetry built with `o11y_core::Builder::build`, not installed
+    /// globally).
+    pub fn guard(mut self, guard: &o11y_core::Guard) -> Self {
+        self.instrument.set_guard(guard);
         self
     }
 
@@ -86,7 +84,7 @@ impl TracingMiddleware {
 }
 
 #[async_trait::async_trait]
-impl Middleware for TracingMiddleware {
+impl Middleware for ClientMiddleware {
     async fn handle(
         &self,
         mut req: reqwest::Request,

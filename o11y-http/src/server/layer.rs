@@ -1,34 +1,37 @@
-//! [`ServerLayer`]: the builder of the server middleware.
+//! [`ServerLayer`]: the settings of the server middleware.
 
-use std::{any::Any, sync::Arc};
+use std::sync::Arc;
 
 use http::{HeaderName, request::Parts};
 use o11y_core::propagation::Propagator;
-use opentelemetry::{metrics::MeterProvider, trace::TracerProvider};
-use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry::{
+    metrics::MeterProvider,
+    trace::{Tracer, TracerProvider},
+};
 use tower_layer::Layer;
 
 use super::Server;
-use crate::{metrics::ServerMetrics, shared::Shared, tracer::AnyTracer};
+use crate::{metrics::ServerMetrics, tracer::Telemetry};
 
 type RouteFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 type FilterFn = dyn Fn(&Parts) -> bool + Send + Sync;
 
 /// Headers never recorded in clear, whatever the user asks to capture.
-pub(crate) const ALWAYS_REDACTED: [HeaderName; 4] = [
+const ALWAYS_REDACTED: [HeaderName; 4] = [
     http::header::AUTHORIZATION,
     http::header::COOKIE,
     http::header::SET_COOKIE,
     http::header::PROXY_AUTHORIZATION,
 ];
 
+/// Everything a [`ServerLayer`] was told, shared by its services and their
+/// requests.
 #[derive(Clone)]
 pub(crate) struct Config {
-    pub(crate) tracer: AnyTracer,
-    pub(crate) metrics: ServerMetrics,
-    pub(crate) propagator: Option<Propagator>,
+    pub(crate) telemetry: Telemetry<ServerMetrics>,
     pub(crate) route: Option<Arc<RouteFn>>,
     pub(crate) filter: Option<Arc<FilterFn>>,
+    pub(crate) skip_paths: Vec<String>,
     pub(crate) capture: Vec<HeaderName>,
     pub(crate) redact: Vec<HeaderName>,
     pub(crate) public_endpoint: bool,
@@ -38,41 +41,38 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    pub(crate) fn propagator(&self) -> &Propagator {
-        self.propagator
-            .as_ref()
-            .unwrap_or_else(|| Propagator::global())
+    /// Whether a request for `path` is left untraced by `skip_paths`.
+    pub(crate) fn skips(&self, path: &str) -> bool {
+        self.skip_paths.iter().any(|p| p == path)
+    }
+
+    /// Whether header `name` is recorded as `[REDACTED]`.
+    pub(crate) fn redacts(&self, name: &HeaderName) -> bool {
+        ALWAYS_REDACTED.contains(name) || self.redact.contains(name)
     }
 }
 
 /// Traces every request of the wrapped service. See the [crate] docs.
 ///
 /// ```
+/// use http::{HeaderName, header::AUTHORIZATION};
 /// use o11y_http::ServerLayer;
 ///
 /// let layer = ServerLayer::new()
 ///     .skip_paths(["/health", "/metrics"])
-///     .capture_request_headers(["x-tenant", "authorization"]) // authorization is redacted
+///     .capture_request_headers([HeaderName::from_static("x-tenant"), AUTHORIZATION]) // redacted
 ///     .traceresponse(true);
 /// # let _ = layer;
 /// ```
+#[derive(Clone)]
 pub struct ServerLayer {
-    /// The layer keeps every thread's handle on its settings (see
-    /// [`Shared`]); the services it makes share them.
-    config: Shared<Config>,
-}
-
-impl Clone for ServerLayer {
-    fn clone(&self) -> Self {
-        Self {
-            config: self.config.keeper(),
-        }
-    }
+    config: Arc<Config>,
 }
 
 impl std::fmt::Debug for ServerLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerLayer")
+            .field("skip_paths", &self.config.skip_paths)
             .field("public_endpoint", &self.config.public_endpoint)
             .finish_non_exhaustive()
     }
@@ -85,19 +85,14 @@ impl Default for ServerLayer {
 }
 
 impl ServerLayer {
-    /// A layer using the global tracer and meter providers and the propagator
-    /// that `o11y::init` installed.
+    /// A layer using the global tracer and meter providers and the
+    /// propagator that `o11y::init` installed, read at the first request.
     pub fn new() -> Self {
-        crate::clock::calibrate();
-        let meter = opentelemetry::global::meter("o11y-http");
-        // The global meter provider is known to be the SDK's when o11y installed it.
-        let sdk = o11y_core::installed_meter_provider().is_some();
         let config = Config {
-            tracer: AnyTracer::global("o11y-http"),
-            metrics: ServerMetrics::new(&meter, sdk),
-            propagator: None,
+            telemetry: Telemetry::global(ServerMetrics::global),
             route: None,
             filter: None,
+            skip_paths: Vec::new(),
             capture: Vec::new(),
             redact: Vec::new(),
             public_endpoint: false,
@@ -106,14 +101,13 @@ impl ServerLayer {
             body_sizes: false,
         };
         Self {
-            config: Shared::new(Arc::new(config)),
+            config: Arc::new(config),
         }
     }
 
-    fn edit(self, f: impl FnOnce(&mut Config)) -> Self {
-        Self {
-            config: self.config.edited(f),
-        }
+    fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        self
     }
 
     /// Uses `provider` instead of the global tracer provider.
@@ -121,41 +115,27 @@ impl ServerLayer {
     where
         P: TracerProvider + 'static,
         P::Tracer: Send + Sync + 'static,
-        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
-        let tracer = AnyTracer::from_provider(provider, "o11y-http");
-        self.edit(|c| c.tracer = tracer)
-    }
-
-    /// Uses `guard`'s providers and propagator (telemetry that o11y built
-    /// without installing it globally, see `o11y_core::Builder::build`). Its
-    /// sampler is then asked before the SDK builds a span it would drop
-    /// ([`o11y_core::Presampler`]), as with the providers `o11y::init`
-    /// installs.
-    pub fn telemetry(self, guard: &o11y_core::Guard) -> Self {
-        let mut layer = self;
-        if let Some(tracer) = AnyTracer::from_guard(guard, "o11y-http") {
-            layer = layer.edit(|c| c.tracer = tracer);
-        }
-        if let Some(meters) = guard.meter_provider() {
-            layer = layer.meter_provider(&meters);
-        }
-        match guard.propagator() {
-            Some(propagator) => layer.propagator(propagator),
-            None => layer,
-        }
+        self.edit(|c| c.telemetry.set_tracer_provider(provider))
     }
 
     /// Uses `provider` instead of the global meter provider.
-    pub fn meter_provider<P: MeterProvider + 'static>(self, provider: &P) -> Self {
-        let sdk = (provider as &dyn Any).is::<SdkMeterProvider>();
-        let metrics = ServerMetrics::new(&provider.meter("o11y-http"), sdk);
-        self.edit(|c| c.metrics = metrics)
+    pub fn meter_provider(self, provider: &impl MeterProvider) -> Self {
+        let metrics = ServerMetrics::new(&crate::metrics::meter(provider));
+        self.edit(|c| c.telemetry.metrics.set(metrics))
     }
 
     /// Uses `propagator` instead of the installed one.
     pub fn propagator(self, propagator: Propagator) -> Self {
-        self.edit(|c| c.propagator = Some(propagator))
+        self.edit(|c| c.telemetry.set_propagator(propagator))
+    }
+
+    /// Uses the tracer and meter providers and the propagator of `guard`
+    /// (telemetry built with `o11y_core::Builder::build`, not installed
+    /// globally).
+    pub fn guard(self, guard: &o11y_core::Guard) -> Self {
+        self.edit(|c| c.telemetry.set_guard(guard, ServerMetrics::new))
     }
 
     /// Names spans with `route(request)` when it returns `Some` (a template
@@ -169,47 +149,33 @@ impl ServerLayer {
     }
 
     /// Traces only requests for which `filter` returns `true`; others pass
-    /// through untouched (no span, no metrics).
+    /// through untouched (no span, no metrics). Replaces an earlier
+    /// `filter`; applies together with [`skip_paths`](Self::skip_paths).
     pub fn filter(self, filter: impl Fn(&Parts) -> bool + Send + Sync + 'static) -> Self {
         self.edit(|c| c.filter = Some(Arc::new(filter)))
     }
 
-    /// Skips requests whose path is exactly one of `paths` (health checks).
+    /// Leaves requests whose path is exactly one of `paths` untraced (health
+    /// checks). Adds to earlier calls; applies together with
+    /// [`filter`](Self::filter).
     pub fn skip_paths<I, S>(self, paths: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let paths: Vec<String> = paths.into_iter().map(Into::into).collect();
-        self.filter(move |parts| !paths.iter().any(|p| p == parts.uri.path()))
+        self.edit(|c| c.skip_paths.extend(paths.into_iter().map(Into::into)))
     }
 
     /// Records these request headers as `http.request.header.<name>`.
     /// `Authorization`, `Cookie`, `Set-Cookie`, `Proxy-Authorization` and the
     /// [`redact`](Self::redact) list are recorded as `[REDACTED]`.
-    pub fn capture_request_headers<I, S>(self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let names: Vec<HeaderName> = names
-            .into_iter()
-            .filter_map(|n| HeaderName::from_bytes(n.as_ref().as_bytes()).ok())
-            .collect();
-        self.edit(|c| c.capture = names)
+    pub fn capture_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.edit(|c| c.capture = names.into_iter().collect())
     }
 
     /// More headers never recorded in clear.
-    pub fn redact<I, S>(self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let names: Vec<HeaderName> = names
-            .into_iter()
-            .filter_map(|n| HeaderName::from_bytes(n.as_ref().as_bytes()).ok())
-            .collect();
-        self.edit(|c| c.redact = names)
+    pub fn redact(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.edit(|c| c.redact = names.into_iter().collect())
     }
 
     /// Public-endpoint mode: an incoming trace context becomes a link of a
@@ -223,9 +189,9 @@ impl ServerLayer {
         self.edit(|c| c.traceresponse = enabled)
     }
 
-    /// Records `http.server.request.body.size` and
-    /// `http.server.response.body.size` (bytes, from `Content-Length` where
-    /// the message has one). Off by default: two more measurements per request.
+    /// Records `http.server.request.body.size` (from the body's exact size
+    /// or `Content-Length`) and `http.server.response.body.size` (the bytes
+    /// sent). Off by default.
     pub fn record_body_sizes(self, enabled: bool) -> Self {
         self.edit(|c| c.body_sizes = enabled)
     }
@@ -240,9 +206,6 @@ impl<S> Layer<S> for ServerLayer {
     type Service = Server<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Server {
-            inner,
-            config: self.config.keeper(),
-        }
+        Server::new(inner, self.config.clone())
     }
 }

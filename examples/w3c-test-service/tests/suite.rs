@@ -480,6 +480,30 @@ fn is_value(value: &str) -> bool {
     }
 }
 
+/// `assertIn(key, tracestate)`.
+fn assert_in(key: &str, tracestate: &Tracestate) {
+    assert!(
+        tracestate.contains(key),
+        "{key:?} not found in Tracestate({:?})",
+        tracestate.to_string()
+    );
+}
+
+/// `assertRaises(KeyError, lambda: tracestate[key])`.
+fn assert_raises_key_error(tracestate: &Tracestate, key: &str) {
+    assert!(
+        tracestate.get(key).is_none(),
+        "KeyError not raised: Tracestate({:?}) holds {key:?}",
+        tracestate.to_string()
+    );
+}
+
+/// `str.index`: a missing substring raises ValueError.
+fn index(s: &str, sub: &str) -> usize {
+    s.find(sub)
+        .unwrap_or_else(|| panic!("ValueError: substring {sub:?} not found in {s:?}"))
+}
+
 // class TraceContextTest
 
 #[tokio::test]
@@ -992,8 +1016,8 @@ async fn test_tracestate_included_traceparent_included() {
         hex(&traceparent.trace_id),
         "12345678901234567890123456789012"
     );
-    assert!(tracestate.contains("foo"), "{tracestate}");
-    assert!(tracestate.contains("bar"), "{tracestate}");
+    assert_in("foo", &tracestate);
+    assert_in("bar", &tracestate);
     assert_eq!(tracestate.item("foo"), "1");
     assert_eq!(tracestate.item("bar"), "2");
 }
@@ -1010,7 +1034,7 @@ async fn test_tracestate_header_name() {
             ("trace-state", "foo=1"),
         ])
         .await;
-    assert!(tracestate.get("foo").is_none(), "{tracestate}");
+    assert_raises_key_error(&tracestate, "foo");
 
     let (_traceparent, tracestate) = h
         .make_single_request_and_get_tracecontext(&[
@@ -1021,7 +1045,7 @@ async fn test_tracestate_header_name() {
             ("trace.state", "foo=1"),
         ])
         .await;
-    assert!(tracestate.get("foo").is_none(), "{tracestate}");
+    assert_raises_key_error(&tracestate, "foo");
 }
 
 #[tokio::test]
@@ -1037,7 +1061,7 @@ async fn test_tracestate_header_name_valid_casing() {
                 (name, "foo=1"),
             ])
             .await;
-        assert!(tracestate.contains("foo"), "{name}: {tracestate}");
+        assert_in("foo", &tracestate);
         assert_eq!(tracestate.item("foo"), "1", "{name}");
     }
 }
@@ -1077,7 +1101,7 @@ async fn test_tracestate_empty_header() {
         hex(&traceparent.trace_id),
         "12345678901234567890123456789012"
     );
-    assert!(tracestate.contains("foo"), "{tracestate}");
+    assert_in("foo", &tracestate);
     assert_eq!(tracestate.item("foo"), "1");
 
     let (traceparent, tracestate) = h
@@ -1094,14 +1118,8 @@ async fn test_tracestate_empty_header() {
         hex(&traceparent.trace_id),
         "12345678901234567890123456789012"
     );
-    assert!(tracestate.contains("foo"), "{tracestate}");
+    assert_in("foo", &tracestate);
     assert_eq!(tracestate.item("foo"), "1");
-}
-
-/// `str.index`: a missing substring raises ValueError.
-fn index(s: &str, sub: &str) -> usize {
-    s.find(sub)
-        .unwrap_or_else(|| panic!("ValueError: substring {sub:?} not found in {s:?}"))
 }
 
 #[tokio::test]
@@ -1148,7 +1166,8 @@ async fn test_tracestate_duplicated_keys() {
         hex(&traceparent.trace_id),
         "12345678901234567890123456789012"
     );
-    assert!(tracestate.to_string().contains("foo=1"), "{tracestate}");
+    let s = tracestate.to_string();
+    assert!(s.contains("foo=1"), "'foo=1' in {s:?}");
 
     let (traceparent, tracestate) = h
         .make_single_request_and_get_tracecontext(&[
@@ -1180,7 +1199,8 @@ async fn test_tracestate_duplicated_keys() {
         hex(&traceparent.trace_id),
         "12345678901234567890123456789012"
     );
-    assert!(tracestate.to_string().contains("foo=1"), "{tracestate}");
+    let s = tracestate.to_string();
+    assert!(s.contains("foo=1"), "'foo=1' in {s:?}");
 
     let (traceparent, tracestate) = h
         .make_single_request_and_get_tracecontext(&[
@@ -1225,7 +1245,7 @@ async fn test_tracestate_all_allowed_characters() {
                 ("tracestate", &format!("{key}={value}")),
             ])
             .await;
-        assert!(tracestate.contains(&key), "{key}: {tracestate}");
+        assert_in(&key, &tracestate);
         assert_eq!(tracestate.item(&key), value);
     }
 }
@@ -1246,9 +1266,9 @@ async fn test_tracestate_ows_handling() {
                 ("tracestate", header),
             ])
             .await;
-        assert!(tracestate.contains("foo"), "{header:?}: {tracestate}");
-        assert!(tracestate.contains("bar"), "{header:?}: {tracestate}");
-        assert!(tracestate.contains("baz"), "{header:?}: {tracestate}");
+        assert_in("foo", &tracestate);
+        assert_in("bar", &tracestate);
+        assert_in("baz", &tracestate);
         assert_eq!(tracestate.item("foo"), "1");
         assert_eq!(tracestate.item("bar"), "2");
         assert_eq!(tracestate.item("baz"), "3");
@@ -1269,7 +1289,7 @@ async fn test_tracestate_ows_handling() {
             "12345678901234567890123456789012",
             "{header:?}"
         );
-        assert!(tracestate.contains("foo"), "{header:?}: {tracestate}");
+        assert_in("foo", &tracestate);
         assert_eq!(tracestate.item("foo"), "1");
     }
 }
@@ -1291,7 +1311,7 @@ async fn test_tracestate_key_illegal_characters() {
                 ("tracestate", header),
             ])
             .await;
-        assert!(tracestate.get(key).is_none(), "{header:?}: {tracestate}");
+        assert_raises_key_error(&tracestate, key);
     }
 }
 
@@ -1307,9 +1327,9 @@ async fn test_tracestate_key_illegal_vendor_format() {
             ("tracestate", "foo@=1,bar=2"),
         ])
         .await;
-    assert!(tracestate.contains("foo@"), "{tracestate}");
+    assert_in("foo@", &tracestate);
     assert_eq!(tracestate.item("foo@"), "1");
-    assert!(tracestate.contains("bar"), "{tracestate}");
+    assert_in("bar", &tracestate);
     assert_eq!(tracestate.item("bar"), "2");
 
     let (_traceparent, tracestate) = h
@@ -1321,7 +1341,7 @@ async fn test_tracestate_key_illegal_vendor_format() {
             ("tracestate", "@foo=1,bar=2"),
         ])
         .await;
-    assert!(tracestate.get("bar").is_none(), "{tracestate}");
+    assert_raises_key_error(&tracestate, "bar");
 
     let (_traceparent, tracestate) = h
         .make_single_request_and_get_tracecontext(&[
@@ -1332,9 +1352,9 @@ async fn test_tracestate_key_illegal_vendor_format() {
             ("tracestate", "foo@@bar=1,bar=2"),
         ])
         .await;
-    assert!(tracestate.contains("foo@@bar"), "{tracestate}");
+    assert_in("foo@@bar", &tracestate);
     assert_eq!(tracestate.item("foo@@bar"), "1");
-    assert!(tracestate.contains("bar"), "{tracestate}");
+    assert_in("bar", &tracestate);
     assert_eq!(tracestate.item("bar"), "2");
 
     let (_traceparent, tracestate) = h
@@ -1346,9 +1366,9 @@ async fn test_tracestate_key_illegal_vendor_format() {
             ("tracestate", "foo@bar@baz=1,bar=2"),
         ])
         .await;
-    assert!(tracestate.contains("foo@bar@baz"), "{tracestate}");
+    assert_in("foo@bar@baz", &tracestate);
     assert_eq!(tracestate.item("foo@bar@baz"), "1");
-    assert!(tracestate.contains("bar"), "{tracestate}");
+    assert_in("bar", &tracestate);
     assert_eq!(tracestate.item("bar"), "2");
 }
 
@@ -1376,7 +1396,7 @@ async fn test_tracestate_member_count_limit() {
             ("tracestate", "bar31=31,bar32=32"),
         ])
         .await;
-    assert!(tracestate.contains("bar01"), "{tracestate}");
+    assert_in("bar01", &tracestate);
     assert_eq!(tracestate.item("bar01"), "01");
     assert_eq!(tracestate.len(), 32, "{tracestate}");
 
@@ -1401,7 +1421,7 @@ async fn test_tracestate_member_count_limit() {
             ("tracestate", "bar31=31,bar32=32,bar33=33"),
         ])
         .await;
-    assert!(tracestate.get("bar01").is_none(), "{tracestate}");
+    assert_raises_key_error(&tracestate, "bar01");
 }
 
 #[tokio::test]
@@ -1420,9 +1440,9 @@ async fn test_tracestate_key_length_limit() {
             ("tracestate", &format!("{key}=1")),
         ])
         .await;
-    assert!(tracestate.contains("foo"), "{tracestate}");
+    assert_in("foo", &tracestate);
     assert_eq!(tracestate.item("foo"), "1");
-    assert!(tracestate.contains(&key), "{tracestate}");
+    assert_in(&key, &tracestate);
     assert_eq!(tracestate.item(&key), "1");
 
     let (_traceparent, tracestate) = h
@@ -1432,7 +1452,7 @@ async fn test_tracestate_key_length_limit() {
             ("tracestate", &format!("{}=1", "z".repeat(257))),
         ])
         .await;
-    assert!(tracestate.get("foo").is_none(), "{tracestate}");
+    assert_raises_key_error(&tracestate, "foo");
 
     for key in [
         format!("{}@{}", "t".repeat(241), "v".repeat(14)),
@@ -1446,9 +1466,9 @@ async fn test_tracestate_key_length_limit() {
                 ("tracestate", &format!("{key}=1")),
             ])
             .await;
-        assert!(tracestate.contains("foo"), "{key}: {tracestate}");
+        assert_in("foo", &tracestate);
         assert_eq!(tracestate.item("foo"), "1");
-        assert!(tracestate.contains(&key), "{key}: {tracestate}");
+        assert_in(&key, &tracestate);
         assert_eq!(tracestate.item(&key), "1");
     }
 }
@@ -1465,7 +1485,7 @@ async fn test_tracestate_value_illegal_characters() {
             ("tracestate", "foo=bar=baz"),
         ])
         .await;
-    assert!(tracestate.get("foo").is_none(), "{tracestate}");
+    assert_raises_key_error(&tracestate, "foo");
 
     let (_traceparent, tracestate) = h
         .make_single_request_and_get_tracecontext(&[
@@ -1476,8 +1496,8 @@ async fn test_tracestate_value_illegal_characters() {
             ("tracestate", "foo=,bar=3"),
         ])
         .await;
-    assert!(tracestate.get("foo").is_none(), "{tracestate}");
-    assert!(tracestate.get("bar").is_none(), "{tracestate}");
+    assert_raises_key_error(&tracestate, "foo");
+    assert_raises_key_error(&tracestate, "bar");
 }
 
 // class AdvancedTest

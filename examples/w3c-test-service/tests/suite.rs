@@ -241,6 +241,8 @@ fn py_end(s: &str) -> &str {
     s.strip_suffix('\n').unwrap_or(s)
 }
 
+/// test.py defines `traceparent_format` but never applies it: the one
+/// traceparent value goes straight to `Traceparent.from_string`, as here.
 fn get_traceparent(headers: &Headers) -> Traceparent {
     let retval: Vec<_> = headers
         .iter()
@@ -268,7 +270,8 @@ fn get_tracestate(headers: &Headers) -> Tracestate {
 }
 
 /// `assert_bit_set`: n == 1 is the least significant bit, since Python's
-/// `1 << n - 1` is `1 << (n - 1)`.
+/// `1 << n - 1` is `1 << (n - 1)` (the harness's docstring says n == 0; its
+/// code, ported here, says n == 1).
 fn assert_bit_set(value: u8, n: u32, message: &str) {
     let mut msg = format!("expected value 0x{value:02x} to have #{n}th bit set but it did not");
     if !message.is_empty() {

@@ -593,10 +593,24 @@ async fn traceresponse_route_fn_and_query_options() {
     let spans = capture.wait_for(1);
     let span = spans.find("GET /search (custom)");
     assert_eq!(span.attr_str("url.query").as_deref(), Some("q=rust"));
+    // A trace this server started: sampled (01) and with a random id (02).
     let traceresponse = headers["traceresponse"].to_str().unwrap();
     assert_eq!(
         traceresponse,
-        format!("00-{}-{}-01", span.trace_id(), span.span_id())
+        format!("00-{}-{}-03", span.trace_id(), span.span_id())
+    );
+    // A caller's trace keeps the caller's flags (no `random` claimed for it).
+    let caller = format!("00-{TID}-00f067aa0ba902b7-01");
+    let (_, headers, _) = send(
+        &raw_client(),
+        format!("http://{addr}/search"),
+        &[("traceparent", &caller)],
+    )
+    .await;
+    let traceresponse = headers["traceresponse"].to_str().unwrap();
+    assert!(
+        traceresponse.starts_with(&format!("00-{TID}-")) && traceresponse.ends_with("-01"),
+        "{traceresponse}"
     );
 }
 

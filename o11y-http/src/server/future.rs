@@ -10,8 +10,7 @@ use std::{
 };
 
 use http::{HeaderName, HeaderValue, Response};
-use o11y_core::{CorrelationContextExt, propagation::Traceparent};
-use opentelemetry::trace::TraceContextExt;
+use o11y_core::{CorrelationContextExt, propagation::traceparent_of};
 use pin_project_lite::pin_project;
 
 use super::{ResponseBody, body::Traced};
@@ -104,10 +103,8 @@ fn respond<B>(traced: &mut Traced, response: &mut Response<B>) {
         }
     }
     if config.traceresponse {
-        let span = traced.cx.span();
-        let sc = span.span_context();
-        let value = Traceparent::new(sc.trace_id(), sc.span_id(), sc.trace_flags()).encode();
-        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+        let value = traceparent_of(&traced.cx).map(|t| t.encode());
+        if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
             headers.insert(HeaderName::from_static("traceresponse"), value);
         }
     }

@@ -8,7 +8,10 @@ use std::{
 };
 
 use http::{Request, Response};
-use o11y_core::{CorrelationContextExt, CorrelationId, propagation::DuplicateTraceparent};
+use o11y_core::{
+    CorrelationContextExt, CorrelationId,
+    propagation::{DuplicateTraceparent, mark_random_trace_id},
+};
 use opentelemetry::{
     Context, KeyValue, StringValue, Value,
     trace::{Link, SpanBuilder, SpanKind, TraceContextExt},
@@ -131,9 +134,10 @@ fn start<B: http_body::Body>(
         &extracted
     };
     let mut cx = telemetry.tracer.get().start(builder, parent);
-    // TODO(lead): mark_random_trace_id: when `public || !remote.is_valid()`
-    // this span starts a new trace with a random trace id:
-    // `cx = o11y_core::propagation::mark_random_trace_id(&cx)`.
+    if public || !remote.is_valid() {
+        // A new trace, whose id the SDK drew at random (W3C Level 2 flag).
+        cx = mark_random_trace_id(&cx);
+    }
     match carried {
         Some(id) if public => cx = cx.with_correlation_id(id),
         // Off a public endpoint the caller's stored id is in `cx` already.

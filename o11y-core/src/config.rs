@@ -95,7 +95,10 @@ pub enum Protocol {
 }
 
 /// One signal's OTLP settings, after per-signal variables were applied.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` text masks the header values and the endpoint's user
+/// information and query with `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OtlpSettings {
     /// Full endpoint URL for this signal (for HTTP, including `/v1/<signal>`).
     pub endpoint: String,
@@ -105,6 +108,19 @@ pub struct OtlpSettings {
     pub headers: BTreeMap<String, String>,
     /// Export timeout.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for OtlpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: BTreeMap<&str, &str> =
+            self.headers.keys().map(|k| (k.as_str(), "***")).collect();
+        f.debug_struct("OtlpSettings")
+            .field("endpoint", &crate::error::mask_url(&self.endpoint))
+            .field("protocol", &self.protocol)
+            .field("headers", &headers)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Everything [`init`](crate::init) needs, resolved from the environment.
@@ -260,20 +276,27 @@ pub fn parse_key_values(
     value: &str,
 ) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out = Vec::new();
-    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    // Items are named by number: the text of one may be a secret.
+    let items = value.split(',').map(str::trim).enumerate();
+    for (i, pair) in items.filter(|(_, p)| !p.is_empty()) {
+        let item = i + 1;
         let (k, v) = pair
             .split_once('=')
-            .ok_or_else(|| ConfigError::new(var, value, format!("{pair:?} is not key=value")))?;
+            .ok_or_else(|| ConfigError::new(var, value, format!("item {item} is not key=value")))?;
         let k = k.trim();
         if k.is_empty() {
             return Err(ConfigError::new(
                 var,
                 value,
-                format!("{pair:?} has an empty key"),
+                format!("item {item} has an empty key"),
             ));
         }
         let v = percent_decode(v.trim()).ok_or_else(|| {
-            ConfigError::new(var, value, format!("{pair:?} has a bad percent-encoding"))
+            ConfigError::new(
+                var,
+                value,
+                format!("the value of {k:?} has a bad percent-encoding"),
+            )
         })?;
         out.push((k.to_owned(), v));
     }
@@ -354,22 +377,60 @@ fn otlp_settings(
     })
 }
 
+/// An `http://` or `https://` URL with a valid host and, if any, a port
+/// from 1 to 65535: `http://c:43l7` fails here, not at the first export.
 fn check_url(var: &'static str, value: String) -> Result<String, ConfigError> {
     let v = value.trim();
     let rest = v
         .strip_prefix("http://")
         .or_else(|| v.strip_prefix("https://"));
-    match rest {
-        Some(host)
-            if !host.is_empty() && !host.starts_with('/') && !v.contains(char::is_whitespace) =>
-        {
-            Ok(v.to_owned())
+    let problem = match rest {
+        _ if v.contains(char::is_whitespace) => Some("a URL has no spaces".to_owned()),
+        None => Some("expected an http:// or https:// URL with a host".to_owned()),
+        Some(rest) => check_authority(rest),
+    };
+    match problem {
+        None => Ok(v.to_owned()),
+        Some(reason) => Err(ConfigError::new(var, value, reason)),
+    }
+}
+
+/// What is wrong with the `[user@]host[:port]` that starts `rest`, if anything.
+fn check_authority(rest: &str) -> Option<String> {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..end).unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port, ipv6) = match host_port.strip_prefix('[') {
+        Some(inner) => match inner.split_once(']') {
+            Some((host, after)) if after.is_empty() || after.starts_with(':') => {
+                (host, after.strip_prefix(':'), true)
+            }
+            _ => return Some("an IPv6 host is written [address]:port".to_owned()),
+        },
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port), false),
+            None => (host_port, None, false),
+        },
+    };
+    let host_ok = if ipv6 {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+    } else {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    };
+    if !host_ok {
+        return Some(format!("{host:?} is not a host name or address"));
+    }
+    match port {
+        Some(p) if !matches!(p.parse::<u16>(), Ok(1..)) => {
+            Some(format!("port {p:?} is not a number from 1 to 65535"))
         }
-        _ => Err(ConfigError::new(
-            var,
-            value,
-            "expected an http:// or https:// URL with a host",
-        )),
+        _ => None,
     }
 }
 
@@ -459,9 +520,16 @@ mod tests {
             ("OTEL_PROPAGATORS", "b3"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:43l7"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:70000"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c d:4317"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1:4317"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "https://ex ample.com",
+            ),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
-            ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "k=%zz"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
             ("OTEL_RESOURCE_ATTRIBUTES", "=x"),
         ];
@@ -471,6 +539,72 @@ mod tests {
             assert_eq!(err.value, value);
             assert!(err.to_string().starts_with(&format!("{var}=")), "{err}");
         }
+    }
+
+    #[test]
+    fn good_endpoints_pass() {
+        for url in [
+            "http://collector:4317",
+            "https://otel.example.com/",
+            "http://user:pw@10.0.0.1:4318/prefix?x=1",
+            "http://[::1]:4317",
+            "http://[2001:db8::1]",
+            "http://my_host.local",
+        ] {
+            let c = config(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url)]).expect(url);
+            assert_eq!(c.otlp[0].endpoint, url);
+        }
+    }
+
+    #[test]
+    fn the_port_error_names_the_variable() {
+        let err = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:43l7")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "OTEL_EXPORTER_OTLP_ENDPOINT=\"http://c:43l7\": port \"43l7\" is not a number from 1 to 65535"
+        );
+    }
+
+    #[test]
+    fn header_errors_and_debug_never_show_a_secret() {
+        for headers in [
+            "authorization=Bearer SECRET123,oops",
+            "oops,authorization=Bearer SECRET123",
+            "authorization=Bearer SECRET123%zz",
+            "=SECRET123",
+            "SECRET123",
+        ] {
+            let err = config(&[("OTEL_EXPORTER_OTLP_HEADERS", headers)]).expect_err(headers);
+            assert_eq!(err.var, "OTEL_EXPORTER_OTLP_HEADERS");
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("SECRET123"), "{shown}");
+        }
+        let err = config(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "authorization=Bearer SECRET123,oops",
+        )])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS=\"authorization=***,***\": item 2 is not key=value"
+        );
+        let c = config(&[
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer SECRET123",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://user:PASSWORD@collector:4318/?token=TOKEN",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.otlp[1].headers["authorization"], "Bearer SECRET123");
+        let shown = format!("{c:?}");
+        for secret in ["SECRET123", "PASSWORD", "TOKEN"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("authorization"), "{shown}");
     }
 
     #[test]

@@ -214,3 +214,63 @@ fn init_publishes_its_provider_until_shutdown() {
         "withdrawn at shutdown"
     );
 }
+
+#[test]
+fn a_malformed_endpoint_port_fails_init_naming_the_variable() {
+    let err = builder(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:43l7")])
+        .build()
+        .unwrap_err();
+    let InitError::Config(e) = &err else {
+        panic!("unexpected {err:?}")
+    };
+    assert_eq!(e.var, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    assert!(err.to_string().contains("port \"43l7\""), "{err}");
+}
+
+/// The variables `init` reads itself (the SDK reads its `OTEL_BSP_*` and the
+/// like with defaults for values it cannot parse).
+const VARS: &[&str] = &[
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_LOGS_EXPORTER",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_PROPAGATORS",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any value of any variable: an error or a guard, never a panic (a
+    /// panic fails the case). Values are drawn from URL, header and number
+    /// fragments as well as arbitrary text.
+    #[test]
+    fn any_value_of_any_variable_is_an_error_or_a_guard_never_a_panic(
+        var in proptest::sample::select(VARS),
+        value in proptest::prop_oneof![
+            "\\PC{0,40}",
+            "(https?://)?[a-z\\[\\]:@%.]{0,12}(:[0-9a-z]{0,6})?(/[a-z?=&%]{0,8})?",
+            "([a-z%=, ]{0,8}=[^,]{0,8},?){0,3}",
+            "(otlp|console|prometheus|none|grpc|http/protobuf|-1|1e99|0.5|NaN|true)",
+        ],
+    ) {
+        let vars = [(var, value.clone()), ("OTEL_EXPORTER_OTLP_TIMEOUT", "100".to_owned())];
+        let built = o11y_core::builder("any-value")
+            .install_subscriber(false)
+            .shutdown_timeout(Duration::from_millis(200))
+            .env_lookup(move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+            .build();
+        if let Ok(guard) = built {
+            let _ = guard.shutdown();
+        }
+    }
+}

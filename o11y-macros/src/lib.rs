@@ -27,7 +27,8 @@ mod entry;
 mod traced;
 
 /// Starts a service: installs telemetry, builds a `tokio` runtime, runs the
-/// `async fn` body on it, and flushes telemetry on every way out.
+/// `async fn` body on it until it returns or SIGTERM or SIGINT (Ctrl-C)
+/// arrives, and flushes telemetry on every way out.
 ///
 /// The expansion calls [`o11y::builder`] (service name, optional settings),
 /// `.init()`, then builds the runtime with the service's own `tokio` crate (as
@@ -37,10 +38,20 @@ mod traced;
 /// exported too. This happens on a normal return, on an `Err` (including one
 /// from `?`) and while unwinding from a panic; `std::process::exit` skips it.
 ///
+/// **Stopping.** One deadline, `shutdown_timeout_ms` long, starts when the
+/// body returns or a stop signal arrives. After a signal the body has the
+/// first half of it to return on its own (serve with
+/// `.with_graceful_shutdown(o11y::shutdown_signal())`, stop consumers on the
+/// same future); then it is dropped and the process exits with `128 +
+/// signal` (143 for SIGTERM) after the flush. The runtime's shutdown waits for
+/// blocking tasks a quarter of what is left at most, and traces, metrics and
+/// logs are flushed together within the rest.
+///
 /// If telemetry cannot start (for example a malformed `OTEL_*` variable), the
-/// error is printed to standard error and the service runs without telemetry:
-/// observability is never the reason a service does not start. Use
-/// [`o11y::init`] by hand to fail instead.
+/// service runs without it, its `tracing` layers (the JSON logs) still
+/// installed, and the reason logged once at ERROR (target `o11y`):
+/// observability is never the reason a service does not start, nor runs
+/// blind. Use [`o11y::init`] by hand to fail instead.
 ///
 /// | option | value | default |
 /// |---|---|---|

@@ -56,7 +56,8 @@ pub use correlation::{
 };
 pub use error::{ConfigError, InitError, ShutdownError};
 pub use init::{
-    BoxedLayer, Builder, Guard, builder, init, installed_meter_provider, installed_tracer_provider,
+    BoxedLayer, Builder, EXPORTER_CRATES, Guard, builder, init, installed_meter_provider,
+    installed_tracer_provider, is_exporter_target,
 };
 #[cfg(feature = "prometheus")]
 pub use prometheus::PrometheusHandle;

@@ -22,18 +22,7 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
-/// Crates whose events never reach the bridge: the exporter's own stack.
-pub const EXPORTER_CRATES: &[&str] = &["opentelemetry", "tonic", "h2", "hyper", "reqwest", "tower"];
-
-/// Whether `target` belongs to one of [`EXPORTER_CRATES`] (`opentelemetry_sdk`,
-/// `hyper_util::client`, `h2::codec` do; `h2o` does not).
-pub fn is_exporter_target(target: &str) -> bool {
-    EXPORTER_CRATES.iter().any(|name| {
-        target.strip_prefix(name).is_some_and(|rest| {
-            rest.is_empty() || rest.starts_with("::") || rest.starts_with(['_', '-'])
-        })
-    })
-}
+pub use o11y_core::{EXPORTER_CRATES, is_exporter_target};
 
 /// The bridge layer for `provider`, filtered by `filter` and without the
 /// events of [`EXPORTER_CRATES`].
@@ -44,28 +33,4 @@ where
     let own = filter_fn(|meta: &Metadata<'_>| !is_exporter_target(meta.target()));
     OpenTelemetryTracingBridge::<SdkLoggerProvider, SdkLogger>::new(provider)
         .with_filter(filter.and(own))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exporter_targets_are_recognised() {
-        for own in [
-            "opentelemetry",
-            "opentelemetry_sdk::logs",
-            "opentelemetry-otlp",
-            "tonic::transport",
-            "h2",
-            "hyper_util::client",
-            "reqwest::connect",
-            "tower::buffer",
-        ] {
-            assert!(is_exporter_target(own), "{own}");
-        }
-        for app in ["h2o", "shop", "hyperion", "my_app::tonic", "towering"] {
-            assert!(!is_exporter_target(app), "{app}");
-        }
-    }
 }

@@ -32,6 +32,9 @@ use crate::{
 };
 
 mod exporters;
+mod own;
+
+pub use own::{EXPORTER_CRATES, is_exporter_target};
 
 /// A boxed `tracing` layer that [`Builder::with_layer`] adds to the subscriber.
 pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
@@ -497,8 +500,10 @@ impl Guard {
                 let otel: BoxedLayer = Box::new(
                     tracing_opentelemetry::layer()
                         .with_tracer(provider.tracer("o11y"))
+                        // Never the exporter's own spans and events.
                         .with_filter(filter_fn(move |meta| {
-                            !meta.is_event() || *meta.level() <= span_events
+                            !is_exporter_target(meta.target())
+                                && (!meta.is_event() || *meta.level() <= span_events)
                         })),
                 );
                 layers.insert(0, otel);

@@ -19,8 +19,7 @@ cargo bench -p o11y-http --bench server_instructions --no-run >/dev/null 2>&1
 bin=$(ls -t target/release/deps/server_instructions-* | grep -v '\.d$' | head -n1)
 measure=${MEASURE:-instructions}
 # Only the requests are counted (see `serve` in server_instructions.rs), not
-# the start-up: building providers and calibrating the clock, which loops for
-# a time rather than a number of steps.
+# the start-up (building providers).
 only="--toggle-collect=server_instructions::serve"
 case $measure in
   instructions)
@@ -68,7 +67,7 @@ bare_root=$(per_request bare_axum_root)
 printf '%-36s %12s %10s\n' variant "$unit" added
 printf '%-36s %12d %10s\n' bare_axum "$bare" ""
 printf '%-36s %12d %10s\n' bare_axum_root "$bare_root" ""
-for v in bare_axum_root_header bare_axum_root_layered o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower; do
+for v in ${VARIANTS:-bare_axum_root_header bare_axum_root_layered o11y_server_layer o11y_server_layer_all_features o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower}; do
   c=$(per_request "$v")
   base=$bare; root "$v" && base=$bare_root
   printf '%-36s %12d %10d\n' "$v" "$c" $((c - base))

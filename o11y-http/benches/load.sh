@@ -40,7 +40,7 @@ wrk.headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b71692033
 LUA
 # A row's name: the variant's, with the binary's number when there are several.
 name() { if [ "$nbins" = 1 ]; then echo "$1"; else echo "$1@$2"; fi; }
-variants=${VARIANTS:-"bare_axum bare_axum_root bare_axum_root_header bare_axum_root_layered o11y_server_layer o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
+variants=${VARIANTS:-"bare_axum bare_axum_root bare_axum_root_header bare_axum_root_layered o11y_server_layer o11y_server_layer_all_features o11y_server_layer_10pct_sampled o11y_server_layer_10pct_own_provider o11y_server_layer_unsampled raw_sdk_span tower_http_trace_layer axum_tracing_opentelemetry opentelemetry_instrumentation_tower"}
 # Each round starts one variant further along the list, so that noise that
 # comes back at a steady period (a neighbour's job) does not keep hitting
 # the same variants.

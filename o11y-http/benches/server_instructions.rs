@@ -46,8 +46,7 @@ fn main() {
 }
 
 /// The measured part: `instructions.sh` counts only while this runs
-/// (`--toggle-collect`), so one-time work at start-up (building providers,
-/// calibrating the clock: a loop that runs for a time, not a number of steps)
+/// (`--toggle-collect`), so one-time work at start-up (building providers)
 /// is not counted.
 #[inline(never)]
 fn serve(

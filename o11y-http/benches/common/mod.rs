@@ -119,9 +119,7 @@ pub fn setup_global() -> Setup {
         Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))),
     );
     // The o11y rows use telemetry as o11y sets it up (`o11y::init` installs
-    // the same globally); the layer asks its sampler before the SDK builds
-    // a span it would drop. One 10 % row uses a provider built by hand, whose
-    // sampler the layer cannot know.
+    // the same globally); one 10 % row uses a provider built by hand.
     use o11y_core::sampler::SamplerConfig;
     let o11y_always = o11y_guard(
         &counting,
@@ -165,6 +163,24 @@ pub fn setup_global() -> Setup {
                 o11y_http::ServerLayer::new()
                     .guard(&o11y_always)
                     .meter_provider(&meters),
+            ),
+            true,
+        ),
+        // Every option on: captured and redacted headers, `url.query`,
+        // body sizes and the `traceresponse` header.
+        (
+            "o11y_server_layer_all_features",
+            app().layer(
+                o11y_http::ServerLayer::new()
+                    .guard(&o11y_always)
+                    .meter_provider(&meters)
+                    .capture_request_headers([
+                        http::header::USER_AGENT,
+                        http::header::AUTHORIZATION,
+                    ])
+                    .record_query(true)
+                    .record_body_sizes(true)
+                    .traceresponse(true),
             ),
             true,
         ),

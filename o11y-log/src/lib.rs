@@ -70,14 +70,22 @@ pub use json::{DEFAULT_MAX_VALUE_LEN, JsonLayer, RESERVED, RESERVED_PREFIX, TRUN
 pub use writer::{DEFAULT_CAPACITY, NonBlocking, NonBlockingWriter, WorkerGuard};
 
 use o11y_core::{BoxedLayer, Builder, Guard};
-use tracing_subscriber::{Layer, fmt::MakeWriter, layer::Identity};
+use tracing_subscriber::{
+    Layer,
+    filter::{FilterExt, filter_fn},
+    fmt::MakeWriter,
+    layer::Identity,
+};
 
 /// Adds this crate's layers to `builder`: the [`JsonLayer`] on standard
 /// output with the service name, and the [`otlp_layer`] on the guard's logger
 /// provider, both filtered by [`filter_from_env`].
 ///
 /// Standard output is written directly (no [`NonBlocking`] worker), so no
-/// line is lost when the process exits.
+/// line is lost when the process exits. The OpenTelemetry SDK's own events
+/// (targets `opentelemetry*`) are left out: the subscriber `o11y_core`
+/// installs reports its export failures and drops on standard error,
+/// rate-limited, instead of one JSON line per failed export.
 pub fn install(builder: Builder) -> Builder {
     install_with_writer(builder, std::io::stdout)
 }
@@ -94,7 +102,8 @@ where
             let layer = JsonLayer::new()
                 .with_writer(make_writer)
                 .with_service(guard.service_name());
-            Box::new(layer.with_filter(filter_from_env()))
+            let not_sdk = filter_fn(|meta| !meta.target().starts_with("opentelemetry"));
+            Box::new(layer.with_filter(filter_from_env().and(not_sdk)))
         })
         .with_layer(otlp_bridge)
 }

@@ -33,6 +33,7 @@ use crate::{
 
 mod exporters;
 mod own;
+mod warn;
 
 pub use own::{EXPORTER_CRATES, is_exporter_target};
 
@@ -508,6 +509,9 @@ impl Guard {
                 );
                 layers.insert(0, otel);
             }
+            layers.push(Box::new(
+                warn::ExportWarnings::stderr().with_filter(filter_fn(warn::interested)),
+            ));
             let subscriber = Registry::default().with(layers);
             if tracing::subscriber::set_global_default(subscriber).is_err() {
                 drop(lock);

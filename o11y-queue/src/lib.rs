@@ -127,7 +127,10 @@ pub use transport::{
 };
 
 #[cfg(feature = "amqp")]
-pub use amqp::{ATTEMPT_HEADER as AMQP_ATTEMPT_HEADER, AmqpOptions, AmqpReceipt, AmqpTransport};
+pub use amqp::{
+    ATTEMPT_HEADER as AMQP_ATTEMPT_HEADER, AmqpOptions, AmqpReceipt, AmqpTransport,
+    DELIVERY_COUNT_HEADER as AMQP_DELIVERY_COUNT_HEADER,
+};
 #[cfg(feature = "memory")]
 pub use memory::{MemoryReceipt, MemoryTransport};
 #[cfg(feature = "redis")]

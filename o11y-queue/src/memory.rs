@@ -2,6 +2,10 @@
 //! at-least-once contract as a broker (visibility timeout, delayed retries,
 //! dead-letter queues). For tests, examples and single-process services.
 //!
+//! At least once within the process: the attempt is the transport's own
+//! count of deliveries of the message, raised when it is handed out; a
+//! delivery not settled within the visibility timeout comes back, counted.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use o11y_queue::{Message, MemoryTransport, Transport};

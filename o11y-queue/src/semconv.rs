@@ -32,3 +32,7 @@ pub const ERROR_HANDLER: &str = "handler_error";
 pub const ERROR_PANIC: &str = "handler_panic";
 /// `error.type` of an unreadable envelope.
 pub const ERROR_ENVELOPE: &str = "corrupt_envelope";
+/// `error.type` of a delivery that came back more than `max_attempts` times
+/// without being settled (its consumer died or stopped during the handler):
+/// dead-lettered before its handler runs again.
+pub const ERROR_UNSETTLED: &str = "attempts_exhausted";

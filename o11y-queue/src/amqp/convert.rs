@@ -55,15 +55,42 @@ pub(super) fn headers(props: &BasicProperties) -> Headers {
         .collect()
 }
 
-/// The attempt of a delivery: the attempt header (1 when absent), one more
-/// when the broker redelivers it.
-pub(super) fn attempt(headers: &Headers, redelivered: bool) -> u32 {
+/// The header a quorum queue sets on a redelivery: how many times this very
+/// message was handed out before and came back (nack with requeue, or the
+/// channel closed while it was unacked: a crashed consumer).
+pub const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
+
+/// The broker's `x-delivery-count` of a delivery, when it has one.
+pub(super) fn delivery_count(props: &BasicProperties) -> Option<u32> {
+    let value = props
+        .headers()
+        .as_ref()?
+        .inner()
+        .get(DELIVERY_COUNT_HEADER)?;
+    let n = match value {
+        AMQPValue::LongLongInt(n) => *n,
+        AMQPValue::LongInt(n) => i64::from(*n),
+        AMQPValue::LongUInt(n) => i64::from(*n),
+        AMQPValue::ShortInt(n) => i64::from(*n),
+        AMQPValue::ShortUInt(n) => i64::from(*n),
+        AMQPValue::ShortShortInt(n) => i64::from(*n),
+        AMQPValue::ShortShortUInt(n) => i64::from(*n),
+        _ => return None,
+    };
+    Some(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+}
+
+/// The attempt of a delivery: the attempt header (1 when absent, raised by
+/// each retry's republish), plus the broker's count of earlier deliveries of
+/// this copy: a quorum queue's `x-delivery-count`, every crash counted; a
+/// classic queue only says `redelivered`, so crashes count once at most.
+pub(super) fn attempt(headers: &Headers, delivery_count: Option<u32>, redelivered: bool) -> u32 {
     let base = headers
         .get(ATTEMPT_HEADER)
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(1)
         .max(1);
-    base.saturating_add(u32::from(redelivered))
+    base.saturating_add(delivery_count.unwrap_or(u32::from(redelivered)))
 }
 
 /// The publish time, to the second (AMQP timestamps are seconds).
@@ -85,11 +112,19 @@ mod tests {
         let props = properties(&m, "id-1");
         let h = headers(&props);
         assert_eq!(h, m.headers);
-        assert_eq!(attempt(&h, false), 2);
-        assert_eq!(attempt(&h, true), 3);
-        assert_eq!(attempt(&Headers::new(), false), 1);
+        assert_eq!(attempt(&h, None, false), 2);
+        assert_eq!(attempt(&h, None, true), 3);
+        assert_eq!(attempt(&h, Some(4), true), 6, "every counted return");
+        assert_eq!(attempt(&Headers::new(), None, false), 1);
         let bad = Headers::from([(ATTEMPT_HEADER.to_owned(), "zero".to_owned())]);
-        assert_eq!(attempt(&bad, false), 1);
+        assert_eq!(attempt(&bad, None, false), 1);
+        assert_eq!(delivery_count(&props), None);
+        let mut table = props.headers().clone().unwrap_or_default();
+        table.insert(
+            ShortString::from(DELIVERY_COUNT_HEADER),
+            AMQPValue::LongLongInt(3),
+        );
+        assert_eq!(delivery_count(&props.clone().with_headers(table)), Some(3));
         assert!(enqueued_at(&props).is_some());
     }
 }

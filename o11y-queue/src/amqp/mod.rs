@@ -2,13 +2,37 @@
 //!
 //! Each destination is a durable queue on the default exchange. Headers go
 //! into the AMQP headers table, so the context rides in native metadata.
-//! Publishes wait for the broker's confirm. Consumers prefetch
+//! Publishes are `mandatory` and wait for the broker's confirm, at most
+//! [`AmqpOptions::confirm_timeout`]: a queue that does not exist, a refusal
+//! (nack) or a broker that does not answer (a memory alarm) is an error,
+//! never a hang nor a silent drop. When the connection or the publishing
+//! channel dies, the next operation opens them again (backoff 100 ms
+//! doubling to 5 s between tries) and declares the queues again; a consumer
+//! whose channel died opens a new one. Consumers prefetch
 //! ([`AmqpOptions::prefetch`]); whatever is unacked when a consumer stops or
 //! its connection drops is requeued by the broker. A retry republishes the
 //! message, with its attempt raised in `x-o11y-attempt`, to
 //! `{destination}.retry`, a queue whose per-message TTL dead-letters it back
 //! to the destination after the backoff; then the original is acked. Dead
-//! letters go to `{destination}.dlq`.
+//! letters go to `{destination}.dlq`. When the retry or dead-letter publish
+//! fails, the original is nacked with requeue: it comes back (counted), it
+//! is never left unacked holding a prefetch slot.
+//!
+//! # Delivery guarantees
+//! At least once. Destinations (and their `.dlq`) are quorum queues by
+//! default ([`AmqpOptions::quorum`]). The attempt is the `x-o11y-attempt`
+//! header (raised by each retry's republish) plus the queue's
+//! `x-delivery-count`, which RabbitMQ raises every time a delivery comes back
+//! unsettled: nack with requeue, or a channel or connection that closed with
+//! it unacked (a crashed consumer). So the attempt is counted before the
+//! handler runs, and a message that kills its consumer again and again is
+//! dead-lettered once it exceeds `max_attempts`. Delivered twice: what a
+//! consumer handled but did not ack before it died or lost its connection,
+//! and a retry whose republish was confirmed but whose ack was lost. A
+//! delivery prefetched when its consumer died counts as an attempt too: keep
+//! [`AmqpOptions::prefetch`] near the consumer's concurrency. On a classic
+//! queue (`quorum: false`) the broker only says `redelivered`, so a crash
+//! counts one attempt more at most.
 //!
 //! ```no_run
 //! # #[tokio::main] async fn main() -> Result<(), o11y_queue::TransportError> {
@@ -20,22 +44,19 @@
 //! ```
 
 mod convert;
+mod link;
 mod options;
 mod receiver;
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use lapin::{
-    Channel, Connection, ConnectionProperties,
-    options::{BasicAckOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
+    options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions},
+    publisher_confirm::Confirmation,
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
 
-pub use convert::ATTEMPT_HEADER;
+pub use convert::{ATTEMPT_HEADER, DELIVERY_COUNT_HEADER};
 pub use options::AmqpOptions;
 use receiver::Receivers;
 
@@ -46,6 +67,7 @@ use crate::{
     semconv,
     transport::{Transport, TransportError, dead_letter_message},
 };
+use link::{Link, Links};
 
 /// Settles one [`AmqpTransport`] delivery.
 #[derive(Clone, Debug)]
@@ -64,11 +86,12 @@ pub struct AmqpTransport {
 }
 
 struct Inner {
-    connection: Connection,
-    publisher: Channel,
+    links: Links,
     receivers: Receivers,
-    declared: Mutex<HashSet<String>>,
     server: Option<(String, u16)>,
+    /// Destinations are quorum queues ([`AmqpOptions::quorum`]).
+    quorum: bool,
+    confirm_timeout: Duration,
 }
 
 impl std::fmt::Debug for AmqpTransport {
@@ -86,23 +109,13 @@ fn err(operation: &'static str, destination: &str, e: lapin::Error) -> Transport
 impl AmqpTransport {
     /// Connects to `uri` (`amqp://user:pass@host:port/vhost`).
     pub async fn connect(uri: &str, options: AmqpOptions) -> Result<Self, TransportError> {
-        let connection = Connection::connect(uri, ConnectionProperties::default())
-            .await
-            .map_err(|e| err("connect", "", e))?;
-        let publisher = connection
-            .create_channel()
-            .await
-            .map_err(|e| err("connect", "", e))?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| err("connect", "", e))?;
+        let links = Links::connect(uri, options.confirm_timeout).await?;
         Ok(Self {
             inner: Arc::new(Inner {
+                links,
+                quorum: options.quorum,
+                confirm_timeout: options.confirm_timeout,
                 receivers: Receivers::new(options),
-                connection,
-                publisher,
-                declared: Mutex::new(HashSet::new()),
                 server: server_of(uri),
             }),
         })
@@ -110,71 +123,110 @@ impl AmqpTransport {
 
     /// Closes the connection; unacked deliveries go back to their queues.
     pub async fn close(&self) {
-        let _ = self.inner.connection.close(200, "closing").await;
+        self.inner.links.close().await;
     }
 
-    /// Declares `queue` (durable) once per transport.
-    async fn declare(&self, queue: &str, arguments: FieldTable) -> Result<(), TransportError> {
-        if self
-            .inner
-            .declared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(queue)
-        {
+    /// Declares `queue` (durable) once per connection.
+    async fn declare(
+        &self,
+        link: &Link,
+        queue: &str,
+        arguments: FieldTable,
+    ) -> Result<(), TransportError> {
+        if link.declared(queue) {
             return Ok(());
         }
         let options = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()
         };
-        self.inner
-            .publisher
+        link.publisher
             .queue_declare(queue, options, arguments)
             .await
             .map_err(|e| err("declare", queue, e))?;
-        self.inner
-            .declared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(queue.to_owned());
+        link.mark_declared(queue, true);
         Ok(())
     }
 
-    /// Publishes to `queue` on the default exchange and waits for the confirm.
-    async fn send(
+    /// The arguments a destination queue is declared with.
+    fn destination_arguments(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        if self.inner.quorum {
+            args.insert(
+                ShortString::from("x-queue-type"),
+                AMQPValue::LongString(LongString::from("quorum")),
+            );
+        }
+        args
+    }
+
+    /// Declares `queue` as a destination, then publishes `message` to it.
+    async fn send_to(
         &self,
         operation: &'static str,
         queue: &str,
         message: &Message,
     ) -> Result<String, TransportError> {
+        let link = self.inner.links.get().await?;
+        self.declare(&link, queue, self.destination_arguments())
+            .await?;
+        self.send(&link, operation, queue, message, None).await
+    }
+
+    /// Publishes to `queue` on the default exchange (`mandatory`, expiring
+    /// after `ttl` if given) and waits for the confirm, bounded.
+    async fn send(
+        &self,
+        link: &Link,
+        operation: &'static str,
+        queue: &str,
+        message: &Message,
+        ttl: Option<Duration>,
+    ) -> Result<String, TransportError> {
         let id = o11y_core::CorrelationId::generate().as_str().to_owned();
-        let confirm = self
-            .inner
-            .publisher
-            .basic_publish(
-                "",
-                queue,
-                BasicPublishOptions::default(),
-                &message.payload,
-                convert::properties(message, &id),
-            )
+        let mut props = convert::properties(message, &id);
+        if let Some(ttl) = ttl {
+            props = props.with_expiration(ShortString::from(ttl.as_millis().max(1).to_string()));
+        }
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let confirm = async {
+            link.publisher
+                .basic_publish("", queue, options, &message.payload, props)
+                .await?
+                .await
+        };
+        let timeout = self.inner.confirm_timeout;
+        let confirmation = tokio::time::timeout(timeout, confirm)
             .await
-            .map_err(|e| err(operation, queue, e))?
-            .await
+            .map_err(|_| {
+                let e = format!("no publisher confirm within {timeout:?} (is a broker alarm on?)");
+                TransportError::new(operation, queue, e)
+            })?
             .map_err(|e| err(operation, queue, e))?;
-        if confirm.is_nack() {
-            return Err(TransportError::new(
+        match confirmation {
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(id),
+            Confirmation::Ack(Some(_)) => {
+                // Declared again on the next try.
+                link.mark_declared(queue, false);
+                Err(TransportError::new(
+                    operation,
+                    queue,
+                    "unroutable: the queue does not exist (the broker returned the message)",
+                ))
+            }
+            Confirmation::Nack(_) => Err(TransportError::new(
                 operation,
                 queue,
                 "the broker refused the message (nack)",
-            ));
+            )),
         }
-        Ok(id)
     }
 
     /// The queue holding retries of `destination` until their TTL sends them back.
-    async fn retry_queue(&self, destination: &str) -> Result<String, TransportError> {
+    async fn retry_queue(&self, link: &Link, destination: &str) -> Result<String, TransportError> {
         let name = format!("{destination}.retry");
         let mut args = FieldTable::default();
         args.insert(
@@ -185,8 +237,45 @@ impl AmqpTransport {
             ShortString::from("x-dead-letter-routing-key"),
             AMQPValue::LongString(LongString::from(destination)),
         );
-        self.declare(&name, args).await?;
+        self.declare(link, &name, args).await?;
         Ok(name)
+    }
+
+    /// Publishes a retry: back to `destination` at once, or through its
+    /// retry queue after `delay`.
+    async fn republish(
+        &self,
+        destination: &str,
+        message: &Message,
+        delay: Duration,
+    ) -> Result<(), TransportError> {
+        if delay.is_zero() {
+            return self.send_to("retry", destination, message).await.map(drop);
+        }
+        let link = self.inner.links.get().await?;
+        let queue = self.retry_queue(&link, destination).await?;
+        self.send(&link, "retry", &queue, message, Some(delay))
+            .await
+            .map(drop)
+    }
+
+    /// Puts the original back in its queue after a failed retry or dead
+    /// letter, so that it is not left unacked; then returns `failure`.
+    async fn requeue(
+        &self,
+        destination: &str,
+        delivery: &Delivery<AmqpReceipt>,
+        failure: TransportError,
+    ) -> Result<(), TransportError> {
+        let nack = BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        };
+        if let Err(e) = delivery.receipt.acker.nack(nack).await {
+            // A dead channel: the broker requeued it already.
+            tracing::debug!(error = %e, destination, "nack after a failed settle");
+        }
+        Err(failure)
     }
 }
 
@@ -228,8 +317,7 @@ impl Transport for AmqpTransport {
         destination: &str,
         message: Message,
     ) -> Result<Published, TransportError> {
-        self.declare(destination, FieldTable::default()).await?;
-        self.send("publish", destination, &message)
+        self.send_to("publish", destination, &message)
             .await
             .map(Published::with_id)
     }
@@ -239,10 +327,12 @@ impl Transport for AmqpTransport {
         destination: &str,
         max: usize,
     ) -> Result<Vec<Delivery<AmqpReceipt>>, TransportError> {
-        self.declare(destination, FieldTable::default()).await?;
+        let link = self.inner.links.get().await?;
+        self.declare(&link, destination, self.destination_arguments())
+            .await?;
         self.inner
             .receivers
-            .receive(&self.inner.connection, destination, max.max(1))
+            .receive(&link.connection, destination, max.max(1))
             .await
     }
 
@@ -269,13 +359,10 @@ impl Transport for AmqpTransport {
         let mut message = delivery.message.clone();
         let next = delivery.attempt.saturating_add(1).to_string();
         message.headers.insert(ATTEMPT_HEADER.to_owned(), next);
-        if delay.is_zero() {
-            self.send("retry", destination, &message).await?;
-        } else {
-            let queue = self.retry_queue(destination).await?;
-            self.send_expiring(&queue, &message, delay).await?;
+        match self.republish(destination, &message, delay).await {
+            Ok(()) => self.ack(destination, delivery).await,
+            Err(e) => self.requeue(destination, delivery, e).await,
         }
-        self.ack(destination, delivery).await
     }
 
     async fn dead_letter(
@@ -285,53 +372,15 @@ impl Transport for AmqpTransport {
         reason: &str,
     ) -> Result<(), TransportError> {
         let target = self.dead_letter_destination(destination);
-        self.declare(&target, FieldTable::default()).await?;
-        self.send(
-            "dead_letter",
-            &target,
-            &dead_letter_message(delivery, reason),
-        )
-        .await?;
-        self.ack(destination, delivery).await
+        let message = dead_letter_message(delivery, reason);
+        match self.send_to("dead_letter", &target, &message).await {
+            Ok(_) => self.ack(destination, delivery).await,
+            Err(e) => self.requeue(destination, delivery, e).await,
+        }
     }
 
     async fn stop(&self, destination: &str) {
         self.inner.receivers.stop(destination).await;
-    }
-}
-
-impl AmqpTransport {
-    async fn send_expiring(
-        &self,
-        queue: &str,
-        message: &Message,
-        ttl: Duration,
-    ) -> Result<(), TransportError> {
-        let id = o11y_core::CorrelationId::generate().as_str().to_owned();
-        let ms = ttl.as_millis().max(1).to_string();
-        let props = convert::properties(message, &id).with_expiration(ShortString::from(ms));
-        let confirm = self
-            .inner
-            .publisher
-            .basic_publish(
-                "",
-                queue,
-                BasicPublishOptions::default(),
-                &message.payload,
-                props,
-            )
-            .await
-            .map_err(|e| err("retry", queue, e))?
-            .await
-            .map_err(|e| err("retry", queue, e))?;
-        if confirm.is_nack() {
-            return Err(TransportError::new(
-                "retry",
-                queue,
-                "the broker refused the message (nack)",
-            ));
-        }
-        Ok(())
     }
 }
 

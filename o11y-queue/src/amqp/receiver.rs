@@ -53,6 +53,13 @@ impl Receivers {
     ) -> Result<Vec<Delivery<AmqpReceipt>>, TransportError> {
         let slot = self.slot(destination);
         let mut guard = slot.lock().await;
+        // A channel that died (its connection closed) is replaced.
+        if guard
+            .as_ref()
+            .is_some_and(|r| !r.channel.status().connected())
+        {
+            *guard = None;
+        }
         if guard.is_none() {
             *guard = Some(self.open(connection, destination).await?);
         }
@@ -145,8 +152,9 @@ fn failed(
 
 fn delivery(d: lapin::message::Delivery) -> Delivery<AmqpReceipt> {
     let headers = convert::headers(&d.properties);
+    let count = convert::delivery_count(&d.properties);
     Delivery {
-        attempt: convert::attempt(&headers, d.redelivered),
+        attempt: convert::attempt(&headers, count, d.redelivered),
         id: d
             .properties
             .message_id()

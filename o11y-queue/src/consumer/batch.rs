@@ -23,10 +23,9 @@ impl<T: Transport, B: BatchHandler> Processor<T, B> {
         for delivery in deliveries {
             self.record_received(&delivery);
             let extracted = self.extract(&delivery);
-            if extracted.corrupt.is_some() {
-                self.reject_corrupt(&delivery, &extracted, started).await;
-            } else {
-                batch.push((delivery, extracted));
+            match self.rejection(&delivery, &extracted) {
+                Some(rejected) => self.reject(delivery, &extracted, started, rejected).await,
+                None => batch.push((delivery, extracted)),
             }
         }
         if batch.is_empty() {

@@ -36,7 +36,12 @@ struct Settings {
 /// poll, so its spans and logs belong to the producer's trace. `Ok` acks;
 /// an error or a panic retries with backoff, and the last allowed attempt
 /// dead-letters (see [`RetryPolicy`]). A payload whose envelope cannot be read
-/// is dead-lettered at once, never dropped. Each attempt is its own span,
+/// is dead-lettered at once, never dropped. The broker counts a delivery
+/// before its handler runs (see each transport's docs), so a delivery that
+/// comes back more than `max_attempts` times without having been settled (its
+/// consumer process died in the handler) is dead-lettered without running the
+/// handler again, with `error.type` [`semconv::ERROR_UNSETTLED`](crate::semconv::ERROR_UNSETTLED).
+/// Each attempt is its own span,
 /// with `o11y.messaging.delivery.attempt` and `o11y.messaging.outcome`.
 ///
 /// ```no_run

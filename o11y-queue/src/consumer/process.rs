@@ -40,8 +40,8 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         let started = Instant::now();
         self.record_received(&delivery);
         let extracted = self.extract(&delivery);
-        if extracted.corrupt.is_some() {
-            return self.reject_corrupt(&delivery, &extracted, started).await;
+        if let Some(rejected) = self.rejection(&delivery, &extracted) {
+            return self.reject(delivery, &extracted, started, rejected).await;
         }
         let cx = self.start_span(&delivery, &extracted);
         let error = self.handle(&cx, delivery, extracted).await;
@@ -95,25 +95,48 @@ impl<T: Transport, H> Processor<T, H> {
         }
     }
 
-    /// Dead-letters a delivery whose envelope cannot be read, in a span of
-    /// its own: it never reaches the handler and is never dropped.
-    pub(super) async fn reject_corrupt(
+    /// Why a delivery goes to the dead letters without reaching the
+    /// handler, if it does: its envelope cannot be read, or it came back
+    /// more than `max_attempts` times (the attempt is counted by the broker
+    /// before the handler runs, so a message that kills its consumer ends
+    /// here instead of killing it forever).
+    pub(super) fn rejection(
         &self,
         delivery: &Delivery<T::Receipt>,
         extracted: &Extracted,
+    ) -> Option<(&'static str, String)> {
+        if let Some(corrupt) = &extracted.corrupt {
+            return Some((semconv::ERROR_ENVELOPE, corrupt.to_string()));
+        }
+        let max = self.settings.retry.max_attempts();
+        (delivery.attempt > max).then(|| {
+            let reason = format!(
+                "{} deliveries were never settled (the consumer died or stopped during the handler); max_attempts is {max}",
+                delivery.attempt - 1
+            );
+            (semconv::ERROR_UNSETTLED, reason)
+        })
+    }
+
+    /// Dead-letters a delivery for `(error type, reason)`, in a span of its
+    /// own: it never reaches the handler and is never dropped.
+    pub(super) async fn reject(
+        &self,
+        mut delivery: Delivery<T::Receipt>,
+        extracted: &Extracted,
         started: Instant,
+        (error, reason): (&'static str, String),
     ) {
-        let cx = self.start_span(delivery, extracted);
-        cx.span().add_event(semconv::EVENT_CORRUPT_ENVELOPE, vec![]);
-        let reason = extracted
-            .corrupt
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        self.fail(&cx, delivery, semconv::ERROR_ENVELOPE, &reason, true)
-            .await;
+        let cx = self.start_span(&delivery, extracted);
+        if error == semconv::ERROR_ENVELOPE {
+            cx.span().add_event(semconv::EVENT_CORRUPT_ENVELOPE, vec![]);
+        } else {
+            // The attempts that ran: this delivery's handler does not.
+            delivery.attempt = delivery.attempt.saturating_sub(1);
+        }
+        self.fail(&cx, &delivery, error, &reason, true).await;
         cx.span().end();
-        self.record_processed(started, Some(semconv::ERROR_ENVELOPE));
+        self.record_processed(started, Some(error));
     }
 
     pub(super) fn record_processed(&self, started: Instant, error: Option<&'static str>) {

@@ -19,6 +19,12 @@
 //!   alive (expiring after the claim idle time); a live consumer moves a dead
 //!   one's processing list back to the queue, attempt raised.
 //!
+//! At least once: the attempt is the `x-o11y-attempt` envelope header,
+//! raised by a retry and when a dead consumer's processing list is moved
+//! back, so a message that kills its consumer is dead-lettered once it
+//! exceeds `max_attempts`. Delivered twice: what a consumer handled but did
+//! not remove from its processing list before it died.
+//!
 //! Every move is one Lua script (remove, then add only if removed), so a
 //! message is never lost nor doubled by two consumers racing.
 //!

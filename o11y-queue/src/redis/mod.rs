@@ -10,6 +10,15 @@
 //! claimed again after the backoff (never later than the claim idle time).
 //! Dead letters are added to `{destination}.dlq` and acked in one transaction.
 //!
+//! # Delivery guarantees
+//! At least once. The attempt is the entry's delivery count in the group's
+//! pending list (`XPENDING`), which Redis raises on every `XREADGROUP` and
+//! `XCLAIM`, that is before the handler runs: an entry whose consumer died
+//! is claimed with its count raised, and one that kills its consumer again
+//! and again is dead-lettered once it exceeds `max_attempts`. Delivered
+//! twice: an entry handled but not acked before its consumer died, and one
+//! whose handler runs longer than the claim idle time.
+//!
 //! ```no_run
 //! # #[tokio::main] async fn main() -> Result<(), o11y_queue::TransportError> {
 //! use o11y_queue::{Producer, RedisOptions, RedisTransport};

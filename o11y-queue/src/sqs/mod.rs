@@ -9,6 +9,12 @@
 //! backoff (whole seconds); dead letters go to the queue `{destination}-dlq`.
 //! Bodies are text: a payload that is not UTF-8 cannot be published.
 //!
+//! At least once: the attempt is `ApproximateReceiveCount`, which SQS raises
+//! on every receive, before the handler runs, so a message that kills its
+//! consumer again and again is dead-lettered once it exceeds `max_attempts`.
+//! Delivered twice: a message handled but not deleted before its consumer
+//! died, and one whose handler runs longer than the visibility timeout.
+//!
 //! Build the client as usual (aws-config), or by hand for a local server:
 //!
 //! ```no_run

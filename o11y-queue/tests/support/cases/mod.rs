@@ -111,7 +111,7 @@ pub(super) async fn receive_raw<T: Transport>(t: &T, queue: &str) -> Message {
 
 /// A message as its producer meant it: on a transport without native
 /// headers, the headers and body inside its envelope.
-pub(super) fn opened<T: Transport>(t: &T, message: Message) -> Message {
+pub fn opened<T: Transport>(t: &T, message: Message) -> Message {
     if t.native_headers() {
         return message;
     }

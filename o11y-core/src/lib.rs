@@ -30,6 +30,7 @@
 
 pub mod config;
 mod correlation;
+pub mod db;
 mod error;
 mod hex;
 mod init;

@@ -46,7 +46,7 @@ pub use o11y_core::testing;
 pub use o11y_core::{
     BoxedLayer, Builder, ConfigError, CorrelationContextExt, CorrelationId, CorrelationRef, Guard,
     InitError, InvalidCorrelationId, ShutdownError, X_REQUEST_ID, X_TRACE_ID, config,
-    current_correlation_id, current_span_id, current_trace_id, propagation, sampler,
+    current_correlation_id, current_span_id, current_trace_id, db, propagation, sampler,
 };
 #[cfg(feature = "signal")]
 #[cfg_attr(docsrs, doc(cfg(feature = "signal")))]

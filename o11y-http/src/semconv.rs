@@ -98,6 +98,28 @@ pub(crate) fn client_address(headers: &HeaderMap, extensions: &http::Extensions)
     None
 }
 
+/// `ip` as text; an IPv4 address without the formatting machinery (the
+/// usual case, on every request).
+pub(crate) fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
+}
+
 /// The `for=` address of the first element of a `Forwarded` header (RFC 7239).
 fn forwarded_for(value: &str) -> Option<IpAddr> {
     let first = value.split(',').next()?;
@@ -135,6 +157,14 @@ mod tests {
         ];
         for (authority, want) in cases {
             assert_eq!(host_port(authority), want, "{authority:?}");
+        }
+    }
+
+    #[test]
+    fn ip_text_matches_display() {
+        for ip in ["0.0.0.0", "10.0.100.255", "9.99.199.250", "2001:db8::1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
         }
     }
 

@@ -16,7 +16,7 @@ use opentelemetry::{
 };
 use pin_project_lite::pin_project;
 
-use super::layer::Config;
+use super::config::Config;
 use crate::semconv as sc;
 
 /// A traced request, from its start to the end of its response body. When

@@ -3,6 +3,7 @@
 //! body.
 
 mod body;
+mod config;
 mod future;
 mod layer;
 mod service;

@@ -18,7 +18,7 @@ use opentelemetry::{
 };
 use tower_service::Service;
 
-use super::{ResponseFuture, body::Traced, layer::Config};
+use super::{ResponseFuture, body::Traced, config::Config};
 use crate::semconv as sc;
 
 /// The service made by [`ServerLayer`](super::ServerLayer).
@@ -102,8 +102,9 @@ fn start<B: http_body::Body>(
     let telemetry = &config.telemetry;
     let extracted = telemetry.propagator().extract_headers(req.headers());
     let method = sc::method(req.method());
+    // Shared by the span and the metrics (cloning it copies no text).
     let route = custom_route
-        .map(StringValue::from)
+        .map(|r| StringValue::from(Arc::<str>::from(r)))
         .or_else(|| matched_path(req));
     let remote = extracted.span().span_context().clone();
     let public = config.public_endpoint && remote.is_valid();
@@ -116,7 +117,7 @@ fn start<B: http_body::Body>(
         extracted.stored_correlation_id().cloned()
     };
     let name: Cow<'static, str> = match &route {
-        Some(route) => format!("{method} {}", route.as_str()).into(),
+        Some(route) => [method, " ", route.as_str()].concat().into(),
         None => method.into(),
     };
     let mut attributes = request_attributes(config, req, method, route.as_ref());
@@ -146,8 +147,10 @@ fn start<B: http_body::Body>(
             let span = cx.span();
             let trace = span.span_context();
             if trace.is_valid() {
-                let id = CorrelationId::from_trace_id(trace.trace_id());
-                span.set_attribute(KeyValue::new(sc::CORRELATION_ID, id));
+                if span.is_recording() {
+                    let id = CorrelationId::from_trace_id(trace.trace_id());
+                    span.set_attribute(KeyValue::new(sc::CORRELATION_ID, id));
+                }
             } else {
                 // No tracer: a new id stands for the trace id there is not.
                 cx = cx.with_correlation_id(CorrelationId::generate());
@@ -195,7 +198,7 @@ fn cleaned(cx: Context, dup: DuplicateTraceparent) -> Context {
 fn matched_path<B>(req: &Request<B>) -> Option<StringValue> {
     #[cfg(feature = "axum")]
     if let Some(matched) = req.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(matched.as_str().to_owned().into());
+        return Some(Arc::<str>::from(matched.as_str()).into());
     }
     #[cfg(not(feature = "axum"))]
     let _ = req;
@@ -230,7 +233,7 @@ fn request_attributes<B>(
         }
     }
     if let Some(client) = sc::client_address(headers, req.extensions()) {
-        attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, client.to_string()));
+        attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, sc::ip_text(client)));
     }
     let user_agent = headers.get(http::header::USER_AGENT);
     if let Some(ua) = user_agent.and_then(|h| h.to_str().ok()) {

@@ -13,8 +13,12 @@
 //! tracing::subscriber::with_default(subscriber, || tracing::info!("to the collector"));
 //! ```
 
+use opentelemetry::{InstrumentationScope, logs::AnyValue, logs::LogRecord as _};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    logs::{LogProcessor, SdkLogRecord, SdkLogger, SdkLoggerProvider},
+};
 use tracing::{Metadata, Subscriber};
 use tracing_subscriber::{
     Layer,
@@ -33,4 +37,81 @@ where
     let own = filter_fn(|meta: &Metadata<'_>| !is_exporter_target(meta.target()));
     OpenTelemetryTracingBridge::<SdkLoggerProvider, SdkLogger>::new(provider)
         .with_filter(filter.and(own))
+}
+
+/// A log processor that cuts a text body longer than `max` bytes (at a
+/// character boundary, ending it with [`TRUNCATED`](crate::TRUNCATED)), so
+/// that one huge message cannot fill an export. [`install`](crate::install)
+/// adds it with [`DEFAULT_MAX_VALUE_LEN`](crate::DEFAULT_MAX_VALUE_LEN), the
+/// JSON lines' bound, ahead of the exporter.
+#[derive(Debug)]
+pub struct BoundedBody {
+    max: usize,
+}
+
+impl BoundedBody {
+    /// Bodies are cut after `max` bytes.
+    pub fn new(max: usize) -> Self {
+        Self { max }
+    }
+}
+
+impl LogProcessor for BoundedBody {
+    fn emit(&self, record: &mut SdkLogRecord, _scope: &InstrumentationScope) {
+        let cut = match record.body() {
+            Some(AnyValue::String(text)) if text.as_str().len() > self.max => {
+                let text = text.as_str();
+                let end = (0..=self.max)
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                let mut cut = String::with_capacity(end + crate::TRUNCATED.len());
+                cut.push_str(text.get(..end).unwrap_or_default());
+                cut.push_str(crate::TRUNCATED);
+                cut
+            }
+            _ => return,
+        };
+        record.set_body(AnyValue::from(cut));
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_sdk::logs::InMemoryLogExporter;
+    use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt};
+
+    use super::*;
+
+    #[test]
+    fn long_bodies_are_cut_before_export_and_short_ones_kept() {
+        let exporter = InMemoryLogExporter::default();
+        let provider = SdkLoggerProvider::builder()
+            .with_log_processor(BoundedBody::new(10))
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let filter = Targets::new().with_default(LevelFilter::INFO);
+        let subscriber = tracing_subscriber::registry().with(otlp_layer(&provider, filter));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("short");
+            tracing::info!("{}", "é".repeat(100));
+        });
+        let bodies: Vec<String> = exporter
+            .get_emitted_logs()
+            .unwrap()
+            .iter()
+            .map(|l| match l.record.body() {
+                Some(AnyValue::String(s)) => s.as_str().to_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            bodies,
+            ["short".to_owned(), format!("ééééé{}", crate::TRUNCATED)]
+        );
+    }
 }

@@ -63,7 +63,7 @@ mod filter;
 mod json;
 mod writer;
 
-pub use bridge::{EXPORTER_CRATES, is_exporter_target, otlp_layer};
+pub use bridge::{BoundedBody, EXPORTER_CRATES, is_exporter_target, otlp_layer};
 pub use clock::{Clock, SystemClock};
 pub use filter::{LOG_LEVEL, RUST_LOG, filter_from_env, filter_from_lookup};
 pub use json::{DEFAULT_MAX_VALUE_LEN, JsonLayer, RESERVED, RESERVED_PREFIX, TRUNCATED};
@@ -79,7 +79,9 @@ use tracing_subscriber::{
 
 /// Adds this crate's layers to `builder`: the [`JsonLayer`] on standard
 /// output with the service name, and the [`otlp_layer`] on the guard's logger
-/// provider, both filtered by [`filter_from_env`].
+/// provider, both filtered by [`filter_from_env`]; and [`BoundedBody`], so
+/// that an OTLP log body is cut after [`DEFAULT_MAX_VALUE_LEN`] bytes as a
+/// JSON value is.
 ///
 /// Standard output is written directly (no [`NonBlocking`] worker), so no
 /// line is lost when the process exits. The OpenTelemetry SDK's own events
@@ -98,6 +100,7 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     builder
+        .with_log_processor(BoundedBody::new(DEFAULT_MAX_VALUE_LEN))
         .with_layer(move |guard: &Guard| -> BoxedLayer {
             let layer = JsonLayer::new()
                 .with_writer(make_writer)

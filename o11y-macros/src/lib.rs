@@ -102,7 +102,10 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// is; nor are destructuring patterns). Integers, floats, booleans, `str`,
 /// `String`, `char` and references to them become native attribute values;
 /// anything else is recorded with its `Debug` text, so an argument that is
-/// not `Debug` must be skipped.
+/// not `Debug` must be skipped. Recorded text (a string or a `Debug` text)
+/// is bounded: past 256 bytes it is cut at a character boundary and ends
+/// with `…`, and a `Debug` text is not formatted further than that. Skip
+/// arguments that hold secrets (`skip(password)`).
 ///
 /// **Errors.** When the function returns `Err(e)` (any `Result`, including
 /// aliases such as `io::Result`), the span gets status ERROR with the

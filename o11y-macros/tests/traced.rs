@@ -465,3 +465,25 @@ async fn async_trait_methods_and_boxed_futures_are_traced_over_their_whole_run()
     assert_eq!(finds[1].status(), &Status::error("sku 0 is out of stock"));
     assert_eq!(spans.find("traced::boxed").attr("n"), Some(&Value::I64(1)));
 }
+
+#[traced]
+fn upload(name: String, body: Vec<u8>) -> usize {
+    name.len() + body.len()
+}
+
+#[test]
+fn recorded_arguments_are_bounded() {
+    let case = case();
+    assert_eq!(upload("n".repeat(10_000), vec![1; 10_000]), 20_000);
+    let spans = case.capture.spans();
+    let span = spans.find("traced::upload");
+    for key in ["name", "body"] {
+        let text = span.attr(key).expect(key).as_str().into_owned();
+        assert!(
+            text.len() <= 256 + '…'.len_utf8(),
+            "{key}: {} bytes",
+            text.len()
+        );
+        assert!(text.ends_with('…'), "{key}");
+    }
+}

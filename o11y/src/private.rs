@@ -317,14 +317,14 @@ impl NativeValue for bool {
 impl NativeValue for str {
     #[inline]
     fn native_value(&self) -> Value {
-        Value::from(self.to_owned())
+        Value::from(bounded_str(self))
     }
 }
 
 impl NativeValue for String {
     #[inline]
     fn native_value(&self) -> Value {
-        Value::from(self.clone())
+        Value::from(bounded_str(self))
     }
 }
 
@@ -338,7 +338,7 @@ impl NativeValue for char {
 impl NativeValue for Cow<'_, str> {
     #[inline]
     fn native_value(&self) -> Value {
-        Value::from(self.clone().into_owned())
+        Value::from(bounded_str(self))
     }
 }
 
@@ -378,8 +378,57 @@ pub trait ViaDebug {
 impl<T: Debug + ?Sized> ViaDebug for &ArgValue<'_, T> {
     #[inline]
     fn o11y_value(&self) -> Value {
-        Value::from(format!("{:?}", self.0))
+        Value::from(bounded_debug(self.0))
     }
+}
+
+/// The most bytes of text recorded for one `#[traced]` argument or field
+/// (its `Debug` text, or a string); longer text is cut at a character
+/// boundary and ends with `…`. Bounds what a span carries (a request body
+/// passed by value, a large collection) whatever the argument.
+pub const MAX_ARG_LEN: usize = 256;
+
+/// `s`, cut to [`MAX_ARG_LEN`] bytes.
+fn bounded_str(s: &str) -> String {
+    if s.len() <= MAX_ARG_LEN {
+        return s.to_owned();
+    }
+    let end = (0..=MAX_ARG_LEN)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    let mut out = String::with_capacity(end + 3);
+    out.push_str(s.get(..end).unwrap_or_default());
+    out.push('…');
+    out
+}
+
+/// The `Debug` text of `value`, formatting stopped once past [`MAX_ARG_LEN`]
+/// bytes (so a huge value is not formatted whole), then cut as [`bounded_str`].
+fn bounded_debug(value: &(impl Debug + ?Sized)) -> String {
+    /// Takes text until it holds more than the bound, then refuses more.
+    struct Bounded(String);
+    impl std::fmt::Write for Bounded {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            // A few bytes past the bound, so that the cut is seen.
+            let room = (MAX_ARG_LEN + 4).saturating_sub(self.0.len());
+            if s.len() <= room {
+                self.0.push_str(s);
+                return Ok(());
+            }
+            let end = (0..=room)
+                .rev()
+                .find(|&i| s.is_char_boundary(i))
+                .unwrap_or(0);
+            self.0.push_str(s.get(..end).unwrap_or_default());
+            Err(std::fmt::Error)
+        }
+    }
+    let mut out = Bounded(String::new());
+    // An error here is the bound being reached (or the value's own `Debug`
+    // failing): what was written so far is kept either way.
+    let _ = std::fmt::write(&mut out, format_args!("{value:?}"));
+    bounded_str(&out.0)
 }
 
 /// A function's return value, inspected by
@@ -467,6 +516,48 @@ mod tests {
         assert!(matches!(CACHE.get("a::A", "m"), Cow::Borrowed("A::m")));
         assert!(matches!(CACHE.get("a::A", "m"), Cow::Borrowed("A::m")));
         assert_eq!(CACHE.get("b::B<u8>", "m"), "B::m");
+    }
+
+    #[test]
+    fn recorded_text_is_cut_at_the_bound_and_huge_values_are_not_formatted_whole() {
+        let long = "é".repeat(1000);
+        let Value::String(text) = (&ArgValue(&long.as_str())).o11y_value() else {
+            panic!("a string")
+        };
+        assert!(text.as_str().len() <= MAX_ARG_LEN + '…'.len_utf8());
+        assert!(text.as_str().starts_with("éé") && text.as_str().ends_with('…'));
+        let Value::String(text) = (&ArgValue(&vec![7_u8; 100_000])).o11y_value() else {
+            panic!("a string")
+        };
+        assert!(text.as_str().starts_with("[7, 7"));
+        assert!(text.as_str().len() <= MAX_ARG_LEN + '…'.len_utf8());
+        assert!(text.as_str().ends_with('…'));
+
+        /// Counts how much of itself was asked for.
+        struct Huge(std::cell::Cell<usize>);
+        impl Debug for Huge {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                for _ in 0..1_000_000 {
+                    self.0.set(self.0.get() + 1);
+                    f.write_str("0123456789")?;
+                }
+                Ok(())
+            }
+        }
+        let huge = Huge(std::cell::Cell::new(0));
+        let _ = (&ArgValue(&huge)).o11y_value();
+        assert!(
+            huge.0.get() <= MAX_ARG_LEN / 10 + 2,
+            "{} writes",
+            huge.0.get()
+        );
+        // Short text is kept as it is.
+        assert_eq!((&ArgValue(&"short")).o11y_value(), Value::from("short"));
+        assert_eq!(bounded_debug(&Some(1)), "Some(1)");
+        assert_eq!(
+            bounded_str(&"x".repeat(MAX_ARG_LEN)),
+            "x".repeat(MAX_ARG_LEN)
+        );
     }
 
     #[test]

@@ -117,6 +117,10 @@ async fn run_through_fault<T, F>(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // What the fault left unsettled (an ack whose connection died) comes
+    // back within the broker's redelivery time: let the consumer settle it.
+    // (A wait on the broker's timer, not on our own work.)
+    tokio::time::sleep(redelivery * 2 + Duration::from_millis(500)).await;
     let _ = stop.send(());
     tokio::time::timeout_at(deadline, running)
         .await
@@ -124,7 +128,8 @@ async fn run_through_fault<T, F>(
         .unwrap();
     let (distinct, duplicates) = tally.figures();
     let took = started.elapsed();
-    // Nothing stranded: past the broker's redelivery time, nothing is left.
+    // Nothing stranded: the consumer ran through a redelivery time after the
+    // last message, so whatever the broker still hands out was stranded.
     let quiet = Instant::now() + redelivery + Duration::from_millis(500);
     let mut left = 0;
     while Instant::now() < quiet {
@@ -206,4 +211,191 @@ async fn rabbitmq_closing_every_connection_mid_run_loses_nothing() {
         close,
     )
     .await;
+}
+
+#[cfg(feature = "redis")]
+mod redis_brokers {
+    use std::{collections::BTreeSet, process::Command, time::Duration};
+
+    use o11y_queue::{RedisListTransport, RedisOptions, RedisTransport};
+
+    use super::Harness;
+
+    fn url() -> String {
+        std::env::var("O11Y_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    }
+
+    pub fn options() -> RedisOptions {
+        RedisOptions::default()
+            .with_claim_idle(Duration::from_secs(1))
+            .with_block(Duration::from_millis(200))
+    }
+
+    pub struct Streams;
+
+    impl Harness for Streams {
+        type T = RedisTransport;
+        const NAME: &'static str = "redis";
+        async fn connect(&self) -> Option<RedisTransport> {
+            RedisTransport::connect(&url(), options()).await.ok()
+        }
+    }
+
+    pub struct Lists;
+
+    impl Harness for Lists {
+        type T = RedisListTransport;
+        const NAME: &'static str = "redis (lists)";
+        async fn connect(&self) -> Option<RedisListTransport> {
+            RedisListTransport::connect(&url(), options()).await.ok()
+        }
+    }
+
+    fn redis_cli(args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", "6379"])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        assert!(out.status.success(), "redis-cli: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The ids of the clients connected now.
+    pub fn client_ids() -> BTreeSet<String> {
+        redis_cli(&["CLIENT", "LIST"])
+            .lines()
+            .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Kills every client connected since `before` (the consumer's).
+    pub fn kill_since(before: &BTreeSet<String>) {
+        let ids: Vec<String> = client_ids().difference(before).cloned().collect();
+        assert!(!ids.is_empty(), "the consumer has connections to kill");
+        // One id per command: older servers AND several filters together.
+        let killed: usize = ids
+            .iter()
+            .map(|id| {
+                let said = redis_cli(&["CLIENT", "KILL", "ID", id]);
+                said.trim().parse::<usize>().unwrap_or(0)
+            })
+            .sum();
+        assert!(killed >= 1, "killed {killed} of {ids:?}");
+    }
+}
+
+#[cfg(feature = "redis")]
+async fn redis_kill_mid_run<H: Harness>(h: H, name: &str) {
+    let Some(check) = connect_or_skip(&h, name).await else {
+        return;
+    };
+    // Connections opened from here on are the consumer's.
+    let before = redis_brokers::client_ids();
+    let consumer = h.connect().await.expect("second connection");
+    let q = unique_queue(&format!("fault-{}", H::NAME.replace(' ', "-")));
+    let kill = move || redis_brokers::kill_since(&before);
+    run_through_fault(name, consumer, check, &q, Duration::from_secs(1), kill).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_streams_client_kill_mid_run_loses_nothing() {
+    redis_kill_mid_run(redis_brokers::Streams, "redis streams").await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lists_client_kill_mid_run_loses_nothing() {
+    redis_kill_mid_run(redis_brokers::Lists, "redis lists").await;
+}
+
+/// A retry whose publish fails (its retry queue was deleted: the mandatory
+/// publish comes back unroutable) leaves the original redeliverable: it is
+/// nacked with requeue, comes back counted, and the next retry declares the
+/// queue again. Without `mandatory` the retry would vanish and the original
+/// be acked: the message lost.
+#[cfg(feature = "amqp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_deleted_retry_queue_leaves_the_message_redeliverable() {
+    use lapin::{Connection, ConnectionProperties, options::QueueDeleteOptions};
+    use o11y_queue::semconv;
+
+    let Some(t) = connect_or_skip(&rabbit::Amqp, "rabbitmq deleted retry queue").await else {
+        return;
+    };
+    let q = unique_queue("deleted-retry");
+    let (capture, provider) = support::cases::fixture();
+    Producer::new(t.clone()).publish(&q, "job").await.unwrap();
+    let admin = Connection::connect(&rabbit::url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = admin.create_channel().await.unwrap();
+    let retry_queue = format!("{q}.retry");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // Attempt 1 fails (the retry queue is declared and used); attempt 2
+    // deletes the retry queue, then fails; attempt 3 succeeds.
+    let handler = move |m: Incoming| {
+        let (tx, channel, retry_queue) = (tx.clone(), channel.clone(), retry_queue.clone());
+        async move {
+            let _ = tx.send(m.attempt);
+            match m.attempt {
+                1 => Err("first".to_owned()),
+                2 => {
+                    let options = QueueDeleteOptions::default();
+                    channel.queue_delete(&retry_queue, options).await.unwrap();
+                    Err("second".to_owned())
+                }
+                _ => Ok(()),
+            }
+        }
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let consumer = Consumer::new(t.clone())
+        .with_tracer_provider(&provider)
+        .with_retry(
+            RetryPolicy::new(5).with_backoff(Duration::from_millis(20), Duration::from_millis(50)),
+        );
+    let queue = q.clone();
+    let running = tokio::spawn(async move {
+        consumer
+            .run_until(&queue, handler, async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let mut attempts = Vec::new();
+    while attempts.len() < 3 {
+        let attempt = tokio::time::timeout(support::PATIENCE, rx.recv())
+            .await
+            .expect("the message came back after the failed retry")
+            .unwrap();
+        attempts.push(attempt);
+    }
+    let p = format!("process {q}");
+    let spans = support::wait_spans(&capture, move |s| s.named(&p).len() == 3).await;
+    let _ = stop.send(());
+    running.await.unwrap();
+    assert_eq!(attempts, [1, 2, 3]);
+    let mut process = spans.named(&format!("process {q}"));
+    process.sort_by_key(|s| s.attr_str(semconv::DELIVERY_ATTEMPT));
+    let failed = process[1]
+        .event(semconv::EVENT_SETTLE_FAILED)
+        .expect("the failed retry is on the span");
+    assert!(
+        failed
+            .iter()
+            .any(|kv| kv.value.to_string().contains("unroutable")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        process[2].attr_str(semconv::OUTCOME).as_deref(),
+        Some("ack")
+    );
+    assert!(
+        t.receive(&q, 10).await.unwrap().is_empty(),
+        "acked, nothing left"
+    );
+    let _ = admin.close(200, "done").await;
 }

@@ -19,11 +19,18 @@
 //!   alive (expiring after the claim idle time); a live consumer moves a dead
 //!   one's processing list back to the queue, attempt raised.
 //!
+//! - a lost reply (a `BLMOVE`/`LMOVE` whose connection died after Redis
+//!   moved the element) or a failed settle leaves an element in this live
+//!   consumer's processing list that no handler holds: the transport keeps
+//!   count of the elements it handed out and not yet settled, and every
+//!   claim idle time moves the others back to the queue, attempt raised.
+//!
 //! At least once: the attempt is the `x-o11y-attempt` envelope header,
-//! raised by a retry and when a dead consumer's processing list is moved
-//! back, so a message that kills its consumer is dead-lettered once it
+//! raised by a retry and whenever a message is moved back from a processing
+//! list, so a message that kills its consumer is dead-lettered once it
 //! exceeds `max_attempts`. Delivered twice: what a consumer handled but did
-//! not remove from its processing list before it died.
+//! not remove from its processing list before it died, or whose removal
+//! failed.
 //!
 //! Every move is one Lua script (remove, then add only if removed), so a
 //! message is never lost nor doubled by two consumers racing.
@@ -38,7 +45,8 @@
 //! ```
 
 use std::{
-    sync::Arc,
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -97,6 +105,9 @@ struct Inner {
     consumer: String,
     server: Option<(String, u16)>,
     last_check: Schedule,
+    /// Elements handed out and not yet settled, per destination, counted.
+    held: Mutex<HashMap<String, HashMap<Bytes, usize>>>,
+    last_scan: Schedule,
 }
 
 impl std::fmt::Debug for RedisListTransport {
@@ -162,6 +173,8 @@ impl RedisListTransport {
                 consumer: s.consumer.clone(),
                 server: s.server.clone(),
                 last_check: Schedule::default(),
+                held: Mutex::new(HashMap::new()),
+                last_scan: Schedule::default(),
             }),
         })
     }
@@ -192,17 +205,20 @@ impl RedisListTransport {
         &self,
         operation: &'static str,
         destination: &str,
-        element: &[u8],
+        element: &Bytes,
         to: (&str, &[u8], &str, u64),
     ) -> Result<(), TransportError> {
         let from = processing(destination, &self.inner.consumer);
         let (key, value, how, score) = to;
         let score = score.to_string();
-        let args: [&[u8]; 4] = [element, value, score.as_bytes(), how.as_bytes()];
-        self.eval(MOVE, &[&from, key], &args)
+        let args: [&[u8]; 4] = [&element[..], value, score.as_bytes(), how.as_bytes()];
+        let moved = self
+            .eval(MOVE, &[&from, key], &args)
             .await
             .map(drop)
-            .map_err(|e| err(operation, destination, e))
+            .map_err(|e| err(operation, destination, e));
+        self.hold(destination, &[element], false);
+        moved
     }
 
     /// Whether it is time for the heartbeat, due retries and dead consumers.
@@ -284,10 +300,76 @@ impl RedisListTransport {
         Ok(())
     }
 
-    /// One blocking move, then up to `max - 1` more without waiting.
+    /// Counts `elements` as handed out (`up`) or settled.
+    fn hold(&self, destination: &str, elements: &[&Bytes], up: bool) {
+        let mut held = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let held = held.entry(destination.to_owned()).or_default();
+        for element in elements {
+            if up {
+                *held.entry((*element).clone()).or_default() += 1;
+            } else if let Some(n) = held.get_mut(*element) {
+                *n -= 1;
+                if *n == 0 {
+                    held.remove(*element);
+                }
+            }
+        }
+    }
+
+    /// Moves back to the queue (attempt raised) what this consumer's
+    /// processing list holds beyond what its handlers hold: elements whose
+    /// move reply was lost, or whose settle failed. Runs while the caller
+    /// holds the destination's reader, so no move of ours is in flight.
+    async fn rescue_orphans(&self, destination: &str) -> Result<(), TransportError> {
+        let list = processing(destination, &self.inner.consumer);
+        let listed: Vec<Vec<u8>> = redis::cmd("LRANGE")
+            .arg(&list)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| err("receive", destination, e))?;
+        let mut budget = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(destination)
+            .cloned()
+            .unwrap_or_default();
+        for element in listed {
+            let element = Bytes::from(element);
+            match budget.get_mut(&element) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => {
+                    let again = next_attempt(&element);
+                    let args: [&[u8]; 4] = [&element, &again, b"0", b"RPUSH"];
+                    self.eval(MOVE, &[&list, destination], &args)
+                        .await
+                        .map_err(|e| err("receive", destination, e))?;
+                    tracing::warn!(
+                        destination,
+                        "moved an unheld element of the processing list back to the queue"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One blocking move, then up to `max - 1` more without waiting; what
+    /// was moved is counted as held before the reader is let go.
     async fn take(&self, destination: &str, max: usize) -> Result<Vec<Bytes>, TransportError> {
         let to = processing(destination, &self.inner.consumer);
         let mut guard = self.inner.readers.get(destination).await?;
+        let every = self.inner.options.claim_idle;
+        if self.inner.last_scan.due(destination, every) {
+            self.rescue_orphans(destination).await?;
+        }
         let Some(conn) = guard.as_mut() else {
             return Ok(Vec::new());
         };
@@ -320,6 +402,8 @@ impl RedisListTransport {
                 .map_err(|e| err("receive", destination, e))?;
             out.extend(more.into_iter().flatten().map(Bytes::from));
         }
+        self.hold(destination, &out.iter().collect::<Vec<_>>(), true);
+        drop(guard);
         Ok(out)
     }
 }
@@ -411,9 +495,13 @@ impl Transport for RedisListTransport {
                 .arg(&d.receipt.0[..])
                 .ignore();
         }
-        pipe.query_async::<()>(&mut self.conn())
+        let acked = pipe
+            .query_async::<()>(&mut self.conn())
             .await
-            .map_err(|e| err("ack", destination, e))
+            .map_err(|e| err("ack", destination, e));
+        let elements: Vec<&Bytes> = deliveries.iter().map(|d| &d.receipt.0).collect();
+        self.hold(destination, &elements, false);
+        acked
     }
 
     async fn retry(

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::PATIENCE;
 
-pub(super) fn fixture() -> (Capture, SdkTracerProvider) {
+pub fn fixture() -> (Capture, SdkTracerProvider) {
     let capture = Capture::new();
     let provider = capture.provider("svc");
     (capture, provider)

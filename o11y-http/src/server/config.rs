@@ -26,7 +26,8 @@ pub(crate) struct Config {
     pub(crate) route: Option<Arc<RouteFn>>,
     pub(crate) filter: Option<Arc<FilterFn>>,
     pub(crate) skip_paths: Vec<String>,
-    pub(crate) capture: Vec<HeaderName>,
+    /// Headers to record, with their attribute keys.
+    pub(crate) capture: Vec<(HeaderName, opentelemetry::Key)>,
     pub(crate) redact: Vec<HeaderName>,
     pub(crate) public_endpoint: bool,
     pub(crate) traceresponse: bool,

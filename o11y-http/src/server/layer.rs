@@ -131,7 +131,12 @@ impl ServerLayer {
     /// `Authorization`, `Cookie`, `Set-Cookie`, `Proxy-Authorization` and the
     /// [`redact`](Self::redact) list are recorded as `[REDACTED]`.
     pub fn capture_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.edit(|c| c.capture = names.into_iter().collect())
+        let capture = names.into_iter().map(|name| {
+            let key = format!("{}.{name}", crate::semconv::HTTP_REQUEST_HEADER);
+            (name, opentelemetry::Key::from(Arc::<str>::from(key)))
+        });
+        let capture = capture.collect();
+        self.edit(|c| c.capture = capture)
     }
 
     /// More headers never recorded in clear.

@@ -242,8 +242,8 @@ fn request_attributes<B>(
     if let Some(version) = sc::protocol_version(req.version()) {
         attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, version));
     }
-    for name in &config.capture {
-        captured_header(config, name, headers, &mut attrs);
+    for (name, key) in &config.capture {
+        captured_header(config, name, key, headers, &mut attrs);
     }
     attrs
 }
@@ -253,6 +253,7 @@ fn request_attributes<B>(
 fn captured_header(
     config: &Config,
     name: &http::HeaderName,
+    key: &opentelemetry::Key,
     headers: &http::HeaderMap,
     attrs: &mut Vec<KeyValue>,
 ) {
@@ -266,8 +267,7 @@ fn captured_header(
         })
         .collect();
     if !values.is_empty() {
-        let key = format!("{}.{name}", sc::HTTP_REQUEST_HEADER);
-        attrs.push(KeyValue::new(key, Value::Array(values.into())));
+        attrs.push(KeyValue::new(key.clone(), Value::Array(values.into())));
     }
 }
 

@@ -139,6 +139,26 @@ fn start<B: http_body::Body>(
         // A new trace, whose id the SDK drew at random (W3C Level 2 flag).
         cx = mark_random_trace_id(&cx);
     }
+    cx = with_correlation(cx, carried, public);
+    if let Some(dup) = DuplicateTraceparent::in_context(&extracted) {
+        cx = cleaned(cx, *dup);
+    }
+    let request_size = config.body_sizes.then(|| body_size(req)).flatten();
+    let scheme = sc::scheme(req.uri());
+    Traced::new(
+        cx,
+        start,
+        config.clone(),
+        [method, scheme],
+        route,
+        request_size,
+    )
+}
+
+/// `cx` with the request's correlation id: the one it `carried` (a public
+/// endpoint's new trace stores it), else its span's trace id (recorded on
+/// the span), else, with no tracer, a new one.
+fn with_correlation(mut cx: Context, carried: Option<CorrelationId>, public: bool) -> Context {
     match carried {
         Some(id) if public => cx = cx.with_correlation_id(id),
         // Off a public endpoint the caller's stored id is in `cx` already.
@@ -157,28 +177,13 @@ fn start<B: http_body::Body>(
             }
         }
     }
-    if let Some(dup) = DuplicateTraceparent::in_context(&extracted) {
-        cx = cleaned(cx, *dup);
-    }
-    let request_size = config
-        .body_sizes
-        .then(|| http_body::Body::size_hint(req.body()).exact())
-        .flatten()
-        .or_else(|| {
-            config
-                .body_sizes
-                .then(|| content_length(req.headers()))
-                .flatten()
-        });
-    let scheme = sc::scheme(req.uri());
-    Traced::new(
-        cx,
-        start,
-        config.clone(),
-        [method, scheme],
-        route,
-        request_size,
-    )
+    cx
+}
+
+/// The request body's size: exact, or its `Content-Length`.
+fn body_size<B: http_body::Body>(req: &Request<B>) -> Option<u64> {
+    let exact = http_body::Body::size_hint(req.body()).exact();
+    exact.or_else(|| content_length(req.headers()))
 }
 
 /// `cx`, marked with how its `traceparent` was cleaned, and an event on its span.

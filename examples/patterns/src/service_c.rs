@@ -57,8 +57,9 @@ struct Work {
 
 async fn process(Query(work): Query<Work>) -> Json<Value> {
     let delay = Duration::from_millis(work.delay_ms.unwrap_or(0)).min(MAX_DELAY);
+    tracing::info!(delay_ms = delay.as_millis() as u64, "processing");
     tokio::time::sleep(delay).await;
-    tracing::info!(delay_ms = delay.as_millis() as u64, "processed");
+    tracing::info!("processed");
     Json(json!({ "service": "service-c", "result": "processed" }))
 }
 

@@ -33,7 +33,7 @@ fn entry<'t>(trace: &'t Trace, service: &str, name: &str) -> &'t CapturedSpan {
     server
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b1_parallel_calls_overlap_as_children_of_a() {
     let stack = start().await;
     let (answer, trace) = through_edge(&stack, "/a/parallel", 7).await;
@@ -61,7 +61,7 @@ async fn b1_parallel_calls_overlap_as_children_of_a() {
     assert!(trace.spans.iter().all(|s| !errored(s)), "{}", trace.tree());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b2_sequential_calls_are_ordered_siblings() {
     let stack = start().await;
     let (answer, trace) = through_edge(&stack, "/a/sequential", 7).await;
@@ -84,7 +84,7 @@ async fn b2_sequential_calls_are_ordered_siblings() {
     trace.assert_parent(trace.one("service-c", SERVER, "GET /process"), second);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b3_circular_c_to_a_shows_c_twice_in_one_trace() {
     let stack = start().await;
     let (answer, trace) = through_edge(&stack, "/c/circular", 7).await;
@@ -105,7 +105,7 @@ async fn b3_circular_c_to_a_shows_c_twice_in_one_trace() {
     assert_eq!(c_servers.count(), 2, "{}", trace.tree());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b4_circular_b_to_a_is_one_trace() {
     let stack = start().await;
     let (answer, trace) = through_edge(&stack, "/b/circular", 7).await;
@@ -122,7 +122,7 @@ async fn b4_circular_b_to_a_is_one_trace() {
     assert_eq!(stack.capture.spans().trace_ids(), vec![trace.id]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b5_duplicated_traceparent_at_c_is_cleaned_to_one_trace() {
     let stack = start().await;
     let (answer, trace) = through_edge(&stack, "/b/duplicate", 5).await;
@@ -146,7 +146,7 @@ async fn b5_duplicated_traceparent_at_c_is_cleaned_to_one_trace() {
     assert_eq!(value("traceparent.conflicting").as_deref(), Some("false"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b6_timeout_is_an_error_on_the_client_span() {
     let stack = start().await;
     // A's call to C times out; C's own span ends later and is not waited for.
@@ -178,7 +178,7 @@ async fn b6_timeout_is_an_error_on_the_client_span() {
     assert_eq!(exceptions(a), ["DependencyError"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b7_partial_failure_gives_mixed_status_siblings() {
     let stack = start().await;
     let (answer, trace) = through_edge(&stack, "/a/partial", 7).await;
@@ -202,7 +202,7 @@ async fn b7_partial_failure_gives_mixed_status_siblings() {
     assert!(warned, "A logs the degraded answer");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b8_cascade_marks_every_hop_once() {
     let stack = start().await;
     let (answer, trace) = through_edge(&stack, "/a/cascade", 7).await;
@@ -254,7 +254,7 @@ async fn b8_cascade_marks_every_hop_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b9_chain_stops_at_the_failing_step() {
     let stack = start().await;
     for fail_at in 1..=4 {
@@ -297,7 +297,7 @@ async fn b9_chain_stops_at_the_failing_step() {
     assert_eq!(trace.children(a).len(), 4, "{}", trace.tree());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b10_error_endpoints_map_to_status_span_status_and_exception() {
     let stack = start().await;
     let cases = [
@@ -383,7 +383,7 @@ fn carried_everywhere(trace: &Trace, id: &str) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b11_x_trace_id_is_assigned_once_at_the_edge_and_carried() {
     let stack = start().await;
     // None comes in: the edge assigns one (the trace id) and echoes it.

@@ -179,6 +179,12 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> Answer {
     }
 }
 
+/// [`Capture::wait_until`] for at most [`WAIT`], letting the runtime's other
+/// tasks (the services) run meanwhile.
+pub fn wait_until(capture: &Capture, done: impl Fn(&Spans) -> bool) -> Spans {
+    tokio::task::block_in_place(|| capture.wait_until(WAIT, done))
+}
+
 /// The spans of one trace, with lookups that explain themselves.
 pub struct Trace {
     pub id: TraceId,
@@ -199,7 +205,7 @@ impl Trace {
                 })
                 .map(CapturedSpan::trace_id)
         };
-        let found = capture.wait_until(WAIT, |s| entry(s).is_some());
+        let found = wait_until(capture, |s| entry(s).is_some());
         let id = entry(&found).unwrap_or_else(|| {
             panic!(
                 "no {entry_service} SERVER span with correlation id {correlation}:\n{}",
@@ -220,7 +226,7 @@ impl Trace {
                     .collect(),
             )
         };
-        let spans = only(&capture.wait_until(WAIT, |s| only(s).len() >= n));
+        let spans = only(&wait_until(capture, |s| only(s).len() >= n));
         assert!(
             spans.len() >= n,
             "expected {n} spans in trace {id}, got:\n{}",

@@ -78,6 +78,11 @@ impl LogProcessor for BoundedBody {
     fn force_flush(&self) -> OTelSdkResult {
         Ok(())
     }
+
+    /// Nothing to release (without this, the SDK warns at every shutdown).
+    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> OTelSdkResult {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -113,5 +118,35 @@ mod tests {
             bodies,
             ["short".to_owned(), format!("ééééé{}", crate::TRUNCATED)]
         );
+    }
+
+    /// Counts WARN and ERROR events of the SDK.
+    #[derive(Clone, Default)]
+    struct SdkWarnings(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl<S: tracing::Subscriber> Layer<S> for SdkWarnings {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let meta = event.metadata();
+            if meta.target().starts_with("opentelemetry") && *meta.level() <= tracing::Level::WARN {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn shutting_down_makes_the_sdk_warn_about_nothing() {
+        let warnings = SdkWarnings::default();
+        let subscriber = tracing_subscriber::registry().with(warnings.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let provider = SdkLoggerProvider::builder()
+                .with_log_processor(BoundedBody::new(10))
+                .build();
+            provider.shutdown().unwrap();
+        });
+        assert_eq!(warnings.0.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 }

@@ -14,7 +14,8 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[error("{operation} on {destination:?} failed: {source}")]
 #[non_exhaustive]
 pub struct TransportError {
-    /// What was attempted: `publish`, `receive`, `ack`, `retry`, `dead_letter`, `connect`.
+    /// What was attempted: `publish`, `receive`, `ack`, `retry`, `dead_letter`,
+    /// `release`, `declare`, `connect`.
     pub operation: &'static str,
     /// The queue involved (empty for `connect`).
     pub destination: String,
@@ -140,6 +141,18 @@ pub trait Transport: Send + Sync + 'static {
         delivery: &Delivery<Self::Receipt>,
         reason: &str,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Hands an unsettled delivery back to the broker for redelivery now,
+    /// without waiting for its redelivery timeout: what a consumer does with
+    /// the deliveries whose handler was still running at its shutdown
+    /// deadline. The default retries with no delay.
+    fn release(
+        &self,
+        destination: &str,
+        delivery: &Delivery<Self::Receipt>,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        self.retry(destination, delivery, Duration::ZERO)
+    }
 
     /// Stops receiving from `destination`: deliveries prefetched but not yet
     /// handed out go back to the queue. Called when a consumer stops.

@@ -25,3 +25,11 @@ fn memory() -> Memory {
 }
 
 suite!(memory());
+
+/// Released at the shutdown deadline, a delivery is ready again at once,
+/// long before the visibility timeout (an hour here) would bring it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_deadline_releases_before_the_visibility_timeout() {
+    let t = MemoryTransport::with_visibility_timeout(Duration::from_secs(3600));
+    support::cases::shutdown_deadline_releases_unfinished_work(&Memory(t.clone()), t).await;
+}

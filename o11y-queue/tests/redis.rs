@@ -28,3 +28,17 @@ impl Harness for Redis {
 }
 
 suite!(Redis);
+
+/// Released at the shutdown deadline, an entry is claimed again at once,
+/// long before the claim idle time (a minute here) would free it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_deadline_releases_before_the_claim_idle_time() {
+    let options = RedisOptions::default()
+        .with_claim_idle(Duration::from_secs(60))
+        .with_block(Duration::from_millis(200));
+    let Ok(t) = RedisTransport::connect(&url(), options).await else {
+        let _ = support::connect_or_skip(&Redis, "shutdown_deadline_releases").await;
+        return;
+    };
+    support::cases::shutdown_deadline_releases_unfinished_work(&Redis, t).await;
+}

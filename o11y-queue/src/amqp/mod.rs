@@ -379,6 +379,25 @@ impl Transport for AmqpTransport {
         }
     }
 
+    /// Nack with requeue: back at once, counted by the queue.
+    async fn release(
+        &self,
+        destination: &str,
+        delivery: &Delivery<AmqpReceipt>,
+    ) -> Result<(), TransportError> {
+        let nack = BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        };
+        delivery
+            .receipt
+            .acker
+            .nack(nack)
+            .await
+            .map(drop)
+            .map_err(|e| err("release", destination, e))
+    }
+
     async fn stop(&self, destination: &str) {
         self.inner.receivers.stop(destination).await;
     }

@@ -13,6 +13,7 @@ use opentelemetry::{
 use super::{
     BatchHandler,
     process::{Processor, message_id, panic_reason, settle_failed},
+    release::Held,
 };
 use crate::{carriage::Extracted, instrument, message::Delivery, semconv, transport::Transport};
 
@@ -40,8 +41,11 @@ impl<T: Transport, B: BatchHandler> Processor<T, B> {
             })
             .unzip();
         // The call inside the caught future: see `Processor::handle`.
+        let held = Held::new(&self.unsettled, deliveries);
         let run = AssertUnwindSafe(async { self.handler.call(incoming).await }).catch_unwind();
-        let error = match run.with_context(cx.clone()).await {
+        let outcome = run.with_context(cx.clone()).await;
+        let deliveries = held.finish();
+        let error = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some((semconv::ERROR_HANDLER, e.to_string())),
             Err(panic) => Some((semconv::ERROR_PANIC, panic_reason(&*panic))),

@@ -6,6 +6,7 @@ mod batch;
 mod handler;
 mod policy;
 mod process;
+mod release;
 
 use std::{future::Future, pin::pin, sync::Arc, time::Duration};
 
@@ -62,6 +63,7 @@ pub struct Consumer<T> {
     settings: Settings,
     concurrency: usize,
     batch_size: usize,
+    shutdown_timeout: Duration,
 }
 
 impl<T> std::fmt::Debug for Consumer<T> {
@@ -70,6 +72,7 @@ impl<T> std::fmt::Debug for Consumer<T> {
             .field("settings", &self.settings)
             .field("concurrency", &self.concurrency)
             .field("batch_size", &self.batch_size)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +86,7 @@ impl<T: Transport> Consumer<T> {
             settings: Settings::default(),
             concurrency: 1,
             batch_size: 10,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 
@@ -144,6 +148,15 @@ impl<T: Transport> Consumer<T> {
         self
     }
 
+    /// How long a stopping consumer waits for the handlers in flight
+    /// (default 30 s). Past it their futures are dropped and their
+    /// deliveries released to the broker ([`Transport::release`]) for
+    /// redelivery now, not after the broker's timeout.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
     /// The transport.
     pub fn get_ref(&self) -> &T {
         &self.transport
@@ -158,7 +171,9 @@ impl<T: Transport> Consumer<T> {
     /// Consumes `destination` until `shutdown` completes, then stops
     /// receiving (within the transport's poll time), lets the handlers in
     /// flight finish and settle, and returns. Deliveries a transport
-    /// prefetched but never handed out go back to the queue.
+    /// prefetched but never handed out go back to the queue. Handlers still
+    /// running after [`with_shutdown_timeout`](Self::with_shutdown_timeout)
+    /// are dropped and their deliveries released to the broker.
     pub async fn run_until<H: Handler>(
         &self,
         destination: &str,
@@ -166,12 +181,14 @@ impl<T: Transport> Consumer<T> {
         shutdown: impl Future<Output = ()>,
     ) {
         let processor = self.processor(destination, handler);
+        let unsettled = processor.unsettled.clone();
         let work = move |delivery| {
             let processor = processor.clone();
             async move { processor.process(delivery).await }
         };
         let each = |batch: Vec<_>| batch;
-        self.drive(destination, self.concurrency, shutdown, each, work)
+        let max = self.concurrency;
+        self.drive(destination, max, shutdown, each, work, &unsettled)
             .await;
     }
 
@@ -216,12 +233,14 @@ impl<T: Transport> Consumer<T> {
         shutdown: impl Future<Output = ()>,
     ) {
         let processor = self.processor(destination, handler);
+        let unsettled = processor.unsettled.clone();
         let work = move |batch| {
             let processor = processor.clone();
             async move { processor.process_batch(batch).await }
         };
         let whole = |batch: Vec<_>| (!batch.is_empty()).then_some(batch);
-        self.drive(destination, self.batch_size, shutdown, whole, work)
+        let max = self.batch_size;
+        self.drive(destination, max, shutdown, whole, work, &unsettled)
             .await;
     }
 
@@ -234,6 +253,7 @@ impl<T: Transport> Consumer<T> {
             settings: self.settings.clone(),
             destination: Arc::from(destination),
             metric_ok: crate::metrics::attributes(system, "process", destination, None),
+            unsettled: Arc::default(),
         })
     }
 
@@ -247,6 +267,7 @@ impl<T: Transport> Consumer<T> {
         shutdown: impl Future<Output = ()>,
         split: impl Fn(Vec<Delivery<T::Receipt>>) -> I,
         work: W,
+        unsettled: &release::Unsettled<T::Receipt>,
     ) where
         I: IntoIterator<Item = U>,
         W: Fn(U) -> F,
@@ -317,10 +338,22 @@ impl<T: Transport> Consumer<T> {
                 }
             }
         }
-        while tasks.next().await.is_some() {}
+        let drain = async { while tasks.next().await.is_some() {} };
+        if tokio::time::timeout(self.shutdown_timeout, drain)
+            .await
+            .is_err()
+        {
+            // Dropping the handlers leaves their deliveries in `unsettled`.
+            drop(tasks);
+            let release = unsettled.release(&*self.transport, destination, RELEASE_TIMEOUT);
+            release.await;
+        }
         self.transport.stop(destination).await;
     }
 }
+
+/// The bound on releasing what the shutdown deadline left unsettled.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the next receive waits for the work in flight to settle.
 const LINGER: Duration = Duration::from_millis(2);

@@ -14,7 +14,11 @@ use opentelemetry::{
     trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt},
 };
 
-use super::{Handler, Settings, acks::AckQueue};
+use super::{
+    Handler, Settings,
+    acks::AckQueue,
+    release::{Held, Unsettled},
+};
 use crate::{
     carriage::{self, Extracted},
     instrument,
@@ -33,6 +37,8 @@ pub(super) struct Processor<T: Transport, H> {
     pub(super) destination: Arc<str>,
     /// The metric attributes of a message processed without error.
     pub(super) metric_ok: Vec<KeyValue>,
+    /// Deliveries whose handler was dropped at the shutdown deadline.
+    pub(super) unsettled: Arc<Unsettled<T::Receipt>>,
 }
 
 impl<T: Transport, H: Handler> Processor<T, H> {
@@ -57,11 +63,15 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         extracted: Extracted,
     ) -> Option<&'static str> {
         let incoming = self.incoming(&delivery, extracted);
+        let held = Held::new(&self.unsettled, vec![delivery]);
         // The call itself is inside the caught future: a panic in the
         // synchronous part of a closure is a failed attempt too, and that
         // part runs inside the CONSUMER span's context like the rest.
         let run = AssertUnwindSafe(async { self.handler.call(incoming).await }).catch_unwind();
-        let (error, reason) = match run.with_context(cx.clone()).await {
+        let outcome = run.with_context(cx.clone()).await;
+        // Always the one delivery held above.
+        let delivery = held.finish().pop()?;
+        let (error, reason) = match outcome {
             Ok(Ok(())) => {
                 self.ack(cx, delivery).await;
                 return None;

@@ -89,7 +89,8 @@ macro_rules! suite {
             batch_links_every_message,
             batch_failure_retries_each_then_dead_letters,
             sync_and_async_panics_are_failed_attempts,
-            batch_panics_are_failed_attempts
+            batch_panics_are_failed_attempts,
+            shutdown_deadline_releases_unfinished_work
         );
     };
     (@case $harness:expr, $($case:ident),+) => {

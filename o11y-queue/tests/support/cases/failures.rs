@@ -235,3 +235,31 @@ pub async fn graceful_stop_finishes_in_flight_work<H: Harness>(_: &H, t: H::T) {
         "acked, not redelivered"
     );
 }
+
+/// A handler that never finishes does not hold the shutdown: past the
+/// deadline its future is dropped and its delivery released to the broker,
+/// which hands it out again.
+pub async fn shutdown_deadline_releases_unfinished_work<H: Harness>(_: &H, t: H::T) {
+    let q = unique_queue("deadline");
+    let (_capture, provider) = fixture();
+    producer(t.clone(), &provider)
+        .publish(&q, "stuck")
+        .await
+        .unwrap();
+    let (started_tx, mut started_rx) = mpsc::unbounded_channel();
+    let handler = move |_m: Incoming| {
+        let started_tx = started_tx.clone();
+        async move {
+            let _ = started_tx.send(());
+            std::future::pending::<()>().await;
+            Ok::<_, String>(())
+        }
+    };
+    let c = consumer(t.clone(), &provider).with_shutdown_timeout(Duration::from_millis(200));
+    let running = spawn(c, &q, handler);
+    recv(&mut started_rx).await;
+    // Returns (within PATIENCE) although the handler never does.
+    running.stop().await;
+    let again = receive_one(&t, &q).await;
+    assert_eq!(&again.payload[..], b"stuck", "released, handed out again");
+}

@@ -913,8 +913,8 @@ async fn without_a_tracer_the_correlation_id_is_still_made_and_echoed() {
 
 #[tokio::test]
 async fn span_times_are_wall_clock_times_of_the_request() {
-    // A span following a sampled caller has its times from the request's
-    // own clock reads; a root span (the sampler decides) from the SDK's.
+    // The SDK's timestamps, within the request as the client saw it, for a
+    // span following a caller and for a root span alike.
     let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     for (headers, parent) in [(vec![("traceparent", caller)], true), (vec![], false)] {
         let capture = Capture::new();

@@ -40,11 +40,11 @@ impl SpanProcessor for Watch {
     }
 }
 
-/// Requests served on several worker threads give each thread a handle of
-/// its own on the layer's settings. None of them may outlive the
-/// application: once the router is dropped (the runtime and its threads
-/// still alive), the provider's last reference goes, and the SDK shuts it
-/// down, flushing what it holds.
+/// Requests served on several worker threads hold the layer's settings
+/// until they end. Nothing may keep them past the application: once the
+/// router is dropped (the runtime and its threads still alive), the
+/// provider's last reference goes, and the SDK shuts it down, flushing what
+/// it holds.
 #[test]
 fn dropping_the_app_shuts_its_tracer_provider_down() {
     let watch = Watch::default();

@@ -159,3 +159,125 @@ async fn spans_carry_the_queue_url() {
 }
 
 suite!(Sqs);
+
+/// What OpenTelemetry's SQS instrumentations in other languages read: the
+/// producer writes `traceparent`, `baggage` and the correlation id as
+/// `String` message attributes of their own (read back here with the plain
+/// SDK, as a Node.js or Python consumer would), an application header in the
+/// packed one, and a message carrying only a `traceparent` attribute (as
+/// those instrumentations write it) is continued by our consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_trace_attributes_are_written_and_read() {
+    use o11y_core::{CorrelationContextExt as _, CorrelationId};
+    use opentelemetry::{
+        Context, KeyValue,
+        baggage::BaggageExt as _,
+        trace::{TraceContextExt as _, Tracer as _, TracerProvider as _},
+    };
+
+    let Some(t) = support::connect_or_skip(&Sqs, "standard_trace_attributes").await else {
+        return;
+    };
+    let q = support::unique_queue("w3c-attrs");
+    let capture = Capture::new();
+    let provider = capture.provider("svc");
+    let parent = Context::new()
+        .with_correlation_id(CorrelationId::parse("corr-sqs").unwrap())
+        .with_baggage([KeyValue::new("tenant", "acme")]);
+    let request = provider
+        .tracer("test")
+        .start_with_context("request", &parent);
+    let cx = parent.with_span(request);
+    let message = o11y_queue::Message::new("hello").with_header("x-app", "kept");
+    Producer::new(t.clone())
+        .with_tracer_provider(&provider)
+        .publish_with_context(&cx, &q, message)
+        .await
+        .unwrap();
+    let url = t.queue_url(&q).await.unwrap();
+    let got = client()
+        .receive_message()
+        .queue_url(&url)
+        .message_attribute_names("All")
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let m = got.messages().first().expect("the message");
+    let attrs = m.message_attributes().expect("attributes");
+    let text = |name: &str| {
+        let a = attrs
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} in {attrs:?}"));
+        assert_eq!(a.data_type(), "String");
+        a.string_value().unwrap().to_owned()
+    };
+    let send = capture.spans();
+    let send = send.find(&format!("send {q}"));
+    let tp = text("traceparent");
+    assert_eq!(
+        tp,
+        format!("00-{}-{}-01", send.trace_id(), send.span_id()),
+        "the send span is the remote parent"
+    );
+    assert!(text("baggage").contains("tenant=acme"));
+    assert_eq!(text("x-trace-id"), "corr-sqs");
+    assert!(text(o11y_queue::SQS_PACKED_ATTRIBUTE).contains("x-app"));
+    assert!(attrs.len() <= 5, "{attrs:?}");
+    client()
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(m.receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    // A message as another language's instrumentation sends it.
+    let foreign_parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let value = aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(foreign_parent)
+        .build()
+        .unwrap();
+    client()
+        .send_message()
+        .queue_url(&url)
+        .message_body("from node")
+        .message_attributes("traceparent", value)
+        .send()
+        .await
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = move |m: Incoming| {
+        let _ = tx.send(m.payload);
+        async { Ok::<_, String>(()) }
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let consumer = Consumer::new(t.clone()).with_tracer_provider(&provider);
+    let queue = q.clone();
+    let join = tokio::spawn(async move {
+        consumer
+            .run_until(&queue, handler, async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let payload = tokio::time::timeout(support::PATIENCE, rx.recv())
+        .await
+        .expect("the message arrives")
+        .unwrap();
+    assert_eq!(&payload[..], b"from node");
+    let process = format!("process {q}");
+    let spans = support::wait_spans(&capture, move |s| s.named(&process).len() == 1).await;
+    let _ = stop.send(());
+    join.await.unwrap();
+    let span = spans.find(&format!("process {q}"));
+    assert_eq!(
+        span.trace_id(),
+        TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap()
+    );
+    assert_eq!(
+        span.parent_id(),
+        SpanId::from_hex("b7ad6b7169203331").unwrap()
+    );
+}

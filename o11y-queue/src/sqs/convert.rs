@@ -1,5 +1,7 @@
 //! SQS message attributes to and from headers, within the 10-attribute
-//! budget: every header packed into one attribute; `AWSTraceHeader` read as a
+//! budget: the standard propagation fields as attributes of their own (what
+//! OpenTelemetry's SQS instrumentations in other languages read), every
+//! other header packed into one attribute; `AWSTraceHeader` read as a
 //! fallback.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,22 +16,40 @@ use crate::message::Headers;
 /// The one message attribute holding every header, as a JSON object.
 pub const PACKED_ATTRIBUTE: &str = "o11y";
 
-/// Single-header attributes other producers write, also read.
+/// The standard single-header attributes, written and read: W3C trace
+/// context, baggage and the correlation id.
 pub(super) const LOOSE_ATTRIBUTES: [&str; 4] =
     ["traceparent", "tracestate", "baggage", "x-trace-id"];
 
-/// The packed attribute for `headers`, or `None` when there are none.
-pub(super) fn pack(headers: &Headers) -> Option<MessageAttributeValue> {
-    if headers.is_empty() {
-        return None;
-    }
-    let map: Map<String, Value> = headers
+/// The message attributes for `headers`: each standard field present as its
+/// own `String` attribute, then one packed attribute with every other header
+/// (none when there is no other). At most 5 attributes, whatever the headers.
+pub(super) fn attributes(headers: &Headers) -> Vec<(&'static str, MessageAttributeValue)> {
+    let mut out: Vec<(&'static str, MessageAttributeValue)> = LOOSE_ATTRIBUTES
         .iter()
+        .filter_map(|name| Some((*name, string(headers.get(*name)?)?)))
+        .collect();
+    let rest: Map<String, Value> = headers
+        .iter()
+        .filter(|(k, _)| !LOOSE_ATTRIBUTES.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
+    if !rest.is_empty()
+        && let Some(packed) = string(&Value::Object(rest).to_string())
+    {
+        out.push((PACKED_ATTRIBUTE, packed));
+    }
+    out
+}
+
+/// A `String` attribute; `None` for an empty value, which SQS refuses.
+fn string(value: &str) -> Option<MessageAttributeValue> {
+    if value.is_empty() {
+        return None;
+    }
     MessageAttributeValue::builder()
         .data_type("String")
-        .string_value(Value::Object(map).to_string())
+        .string_value(value)
         .build()
         .ok()
 }
@@ -152,11 +172,42 @@ mod tests {
     }
 
     #[test]
-    fn packing_round_trips_and_tolerates_garbage() {
-        let h = Headers::from([("traceparent".to_owned(), "tp".to_owned())]);
-        let packed = pack(&h).unwrap();
-        assert_eq!(unpack(packed.string_value().unwrap()), h);
-        assert!(pack(&Headers::new()).is_none());
+    fn standard_fields_ride_alone_the_rest_packed() {
+        let mut h = Headers::from([
+            ("traceparent".to_owned(), "tp".to_owned()),
+            ("tracestate".to_owned(), "a=1".to_owned()),
+            ("baggage".to_owned(), "k=v".to_owned()),
+            ("x-trace-id".to_owned(), "corr".to_owned()),
+        ]);
+        for i in 0..20 {
+            h.insert(format!("x-user-{i}"), i.to_string());
+        }
+        let attrs = attributes(&h);
+        let names: Vec<&str> = attrs.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            ["traceparent", "tracestate", "baggage", "x-trace-id", "o11y"],
+            "20 more headers still fit: packed"
+        );
+        let value = |name: &str| {
+            let (_, v) = attrs.iter().find(|(n, _)| *n == name).unwrap();
+            v.string_value().unwrap().to_owned()
+        };
+        assert_eq!(value("traceparent"), "tp");
+        let packed = unpack(&value("o11y"));
+        assert_eq!(packed.len(), 20);
+        assert_eq!(packed["x-user-7"], "7");
+        assert!(!packed.contains_key("traceparent"), "not twice");
+    }
+
+    #[test]
+    fn packing_is_left_out_when_empty_and_tolerates_garbage() {
+        let only = Headers::from([("traceparent".to_owned(), "tp".to_owned())]);
+        let names: Vec<&str> = attributes(&only).iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["traceparent"]);
+        assert!(attributes(&Headers::new()).is_empty());
+        let empty = Headers::from([("tracestate".to_owned(), String::new())]);
+        assert!(attributes(&empty).is_empty(), "SQS refuses empty values");
         assert!(unpack("{not json").is_empty());
         assert!(unpack("[1]").is_empty());
     }

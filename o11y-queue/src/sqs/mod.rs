@@ -1,10 +1,17 @@
 //! [`SqsTransport`]: Amazon SQS through aws-sdk-sqs.
 //!
-//! Headers travel in one packed message attribute (`o11y`, a JSON object),
-//! leaving 9 of SQS's 10 attributes to the application; consumers request
-//! only that attribute, the single-header ones other producers write
-//! (`traceparent`, ...), and the system attributes `AWSTraceHeader` (read as
-//! a fallback parent), `ApproximateReceiveCount` (the attempt) and
+//! Headers travel as message attributes, within SQS's budget of 10: the
+//! standard fields `traceparent`, `tracestate`, `baggage` and the
+//! correlation id `x-trace-id` each as a `String` attribute of its own (the
+//! names OpenTelemetry's SQS instrumentations for JavaScript, Python and
+//! Java read and write), and every other header packed into one attribute
+//! (`o11y`, a JSON object). A message so uses 5 attributes at most, however
+//! many headers it has: nothing gives way, an application header beyond
+//! them rides in the packed one (which other languages do not read). Leave
+//! room for 5 when you add attributes of your own to messages sent around
+//! this crate. Consumers request exactly those attributes and the system
+//! attributes `AWSTraceHeader` (read as a fallback parent),
+//! `ApproximateReceiveCount` (the attempt) and
 //! `SentTimestamp`. A retry changes the message's visibility timeout to the
 //! backoff (whole seconds); dead letters go to the queue `{destination}-dlq`.
 //! Bodies are text: a payload that is not UTF-8 cannot be published.
@@ -135,8 +142,8 @@ impl SqsTransport {
         let url = self.queue_url(queue).await?;
         let body = std::str::from_utf8(&message.payload).map_err(|e| err(operation, queue, e))?;
         let mut request = self.client.send_message().queue_url(url).message_body(body);
-        if let Some(packed) = convert::pack(&message.headers) {
-            request = request.message_attributes(PACKED_ATTRIBUTE, packed);
+        for (name, value) in convert::attributes(&message.headers) {
+            request = request.message_attributes(name, value);
         }
         let out = request.send().await.map_err(|e| err(operation, queue, e))?;
         Ok(out.message_id().map(str::to_owned))

@@ -84,3 +84,36 @@ fn a_refused_collector_does_not_hold_the_shutdown() {
         );
     }
 }
+
+/// Extreme but valid timeouts: the largest export timeout and a shutdown
+/// deadline of `Duration::MAX` neither panic nor overflow.
+#[test]
+fn extreme_timeouts_neither_panic_nor_overflow() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for protocol in ["grpc", "http/protobuf"] {
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{port}"),
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", u64::MAX.to_string()),
+        ];
+        let guard = o11y_core::builder("extreme")
+            .install_subscriber(false)
+            .shutdown_timeout(Duration::MAX)
+            .env_lookup(move |n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone()))
+            .build()
+            .unwrap();
+        guard
+            .tracer_provider()
+            .unwrap()
+            .tracer("t")
+            .in_span("s", |_| {});
+        // A refused port: every export fails fast, so even no deadline ends.
+        let _ = guard.shutdown();
+    }
+}

@@ -216,3 +216,15 @@ fn when_init_fails_the_body_still_runs_without_telemetry() {
     assert_eq!(state.shutdowns, 0, "never installed");
     assert!(state.buffered.is_empty() && state.exported.is_empty());
 }
+
+#[o11y::main(builder = with_probe, shutdown_timeout_ms = 18446744073709551615)]
+async fn run_with_the_largest_deadline() -> u32 {
+    work(false).await.unwrap_or_default()
+}
+
+#[test]
+fn the_largest_deadline_neither_panics_nor_overflows() {
+    let (_lock, probe) = case();
+    assert_eq!(run_with_the_largest_deadline(), 7);
+    assert_eq!(probe.state().shutdowns, 1);
+}

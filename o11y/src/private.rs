@@ -101,10 +101,14 @@ pub async fn run_main<R>(body: impl Future<Output = R>, timeout: std::time::Dura
 #[cfg(feature = "macros")]
 impl<R> Ended<R> {
     fn new(out: Result<R, i32>, timeout: std::time::Duration) -> Self {
-        Self {
-            out,
-            deadline: std::time::Instant::now() + timeout,
-        }
+        let now = std::time::Instant::now();
+        // A timeout too large to add (`shutdown_timeout_ms` near `u64::MAX`)
+        // means no deadline worth the name: about 136 years.
+        let deadline = now
+            .checked_add(timeout)
+            .or_else(|| now.checked_add(std::time::Duration::from_secs(u64::from(u32::MAX))))
+            .unwrap_or(now);
+        Self { out, deadline }
     }
 
     fn left(&self) -> std::time::Duration {

@@ -559,7 +559,7 @@ impl Guard {
         let Some(inner) = self.inner.lock().ok().and_then(|mut g| g.take()) else {
             return Ok(());
         };
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         if inner.installed {
             if let Ok(mut installed) = INSTALLED.write() {
                 *installed = None;
@@ -628,6 +628,15 @@ impl Guard {
 }
 
 type ShutdownResult = opentelemetry_sdk::error::OTelSdkResult;
+
+/// `timeout` from now; about 136 years for a timeout too large to add
+/// (`Duration::MAX`), rather than a panic.
+pub(crate) fn deadline_after(timeout: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {

@@ -38,12 +38,13 @@ fn a_bad_variable_is_an_error_naming_it() {
 fn code_settings_win_over_the_environment() {
     let b = builder(&[
         ("OTEL_SERVICE_NAME", "from-env"),
-        ("OTEL_TRACES_EXPORTER", "console"),
+        // `none` needs no cargo feature, so this holds in every build.
+        ("OTEL_TRACES_EXPORTER", "none"),
     ])
-    .traces_exporter(ExporterKind::None);
+    .traces_exporter(ExporterKind::Console);
     let config = b.config().unwrap();
     assert_eq!(config.service_name.as_deref(), Some("init-test"));
-    assert_eq!(config.traces_exporter, ExporterKind::None);
+    assert_eq!(config.traces_exporter, ExporterKind::Console);
     // An empty service name in code lets OTEL_SERVICE_NAME through.
     let config = o11y_core::builder("")
         .env_lookup(|n| (n == "OTEL_SERVICE_NAME").then(|| "from-env".to_owned()))
@@ -272,5 +273,20 @@ proptest::proptest! {
         if let Ok(guard) = built {
             let _ = guard.shutdown();
         }
+    }
+}
+
+#[test]
+fn an_exporter_set_in_code_that_cannot_serve_its_signal_is_an_error() {
+    let err = builder(&[])
+        .traces_exporter(ExporterKind::Prometheus)
+        .build()
+        .unwrap_err();
+    match err {
+        InitError::Exporter { signal, message } => {
+            assert_eq!(signal, "traces");
+            assert!(message.contains("only metrics"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
     }
 }

@@ -20,8 +20,36 @@ type Builders = (
 );
 
 impl Exporters {
+    /// Every exporter chosen (in code or by a variable) is compiled in and
+    /// fits its signal: a choice that cannot be honoured is an error, not a
+    /// signal silently going nowhere.
     pub(super) fn new(config: &Config) -> Result<Self, InitError> {
-        let _ = config;
+        let chosen = [
+            ("traces", config.traces_exporter),
+            ("metrics", config.metrics_exporter),
+            ("logs", config.logs_exporter),
+        ];
+        for (signal, kind) in chosen {
+            let problem = match kind {
+                ExporterKind::Otlp if !cfg!(any(feature = "otlp-grpc", feature = "otlp-http")) => {
+                    "OTLP export needs the `otlp` feature of o11y"
+                }
+                ExporterKind::Console if !cfg!(feature = "stdout") => {
+                    "console export needs the `stdout` feature of o11y"
+                }
+                ExporterKind::Prometheus if signal != "metrics" => {
+                    "only metrics can go to Prometheus"
+                }
+                ExporterKind::Prometheus if !cfg!(feature = "prometheus") => {
+                    "Prometheus needs the `prometheus` feature of o11y"
+                }
+                _ => continue,
+            };
+            return Err(InitError::Exporter {
+                signal,
+                message: problem.to_owned(),
+            });
+        }
         Ok(Self)
     }
 

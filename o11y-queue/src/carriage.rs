@@ -30,7 +30,13 @@ pub enum Carriage {
     Envelope,
     /// In native metadata and, when the payload is a JSON object, also as its
     /// `traceContext` field (`{...data, "traceContext": {"traceparent": ...}}`),
-    /// for consumers that read only the body.
+    /// for consumers that read only the body. The field is spliced into the
+    /// bytes: key order, numbers of any size or precision, whitespace and
+    /// escapes stay exactly as they were (a signed or byte-compared body only
+    /// gains the field). An existing `traceContext` member has its value
+    /// replaced; a payload that is not a valid JSON object is left alone.
+    /// Cost: a validating pass that builds nothing, a scan of the top level
+    /// and one copy, all linear and without recursion (any nesting depth).
     JsonField,
 }
 
@@ -56,16 +62,160 @@ pub(crate) fn inject(
     }
 }
 
+/// `payload` with its top-level `traceContext` member set to `fields`,
+/// spliced into the bytes: everything else stays byte for byte as it was
+/// (key order, numbers of any size or precision, whitespace, escapes). An
+/// existing `traceContext` member has its value replaced in place; else the
+/// member is added last. `None` (the payload left alone) unless the payload
+/// is a valid JSON object within serde_json's nesting limit of 128.
+///
+/// Cost: one validating pass that builds nothing, one scan of the top
+/// level (nested values skipped by counting brackets, no recursion), one
+/// copy.
 fn with_json_field(payload: &[u8], fields: &Headers) -> Option<Bytes> {
-    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(payload) else {
+    if payload.get(skip_ws(payload, 0)) != Some(&b'{') {
         return None;
-    };
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(payload).ok()?;
+    let top = scan_object(payload)?;
     let tc: Map<String, Value> = fields
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    body.insert(TRACE_CONTEXT_FIELD.to_owned(), Value::Object(tc));
-    serde_json::to_vec(&body).ok().map(Bytes::from)
+    let value = serde_json::to_vec(&Value::Object(tc)).ok()?;
+    let mut out = Vec::with_capacity(payload.len() + value.len() + 20);
+    match top.trace_context {
+        Some((start, end)) => {
+            out.extend_from_slice(payload.get(..start)?);
+            out.extend_from_slice(&value);
+            out.extend_from_slice(payload.get(end..)?);
+        }
+        None => {
+            let at = top.last_value_end.unwrap_or(top.close);
+            out.extend_from_slice(payload.get(..at)?);
+            if top.last_value_end.is_some() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"");
+            out.extend_from_slice(TRACE_CONTEXT_FIELD.as_bytes());
+            out.extend_from_slice(b"\":");
+            out.extend_from_slice(&value);
+            out.extend_from_slice(payload.get(at..)?);
+        }
+    }
+    Some(Bytes::from(out))
+}
+
+/// Where things are in a top-level JSON object.
+struct TopLevel {
+    /// The value span of an existing `traceContext` member.
+    trace_context: Option<(usize, usize)>,
+    /// Just past the last member's value.
+    last_value_end: Option<usize>,
+    /// The closing brace.
+    close: usize,
+}
+
+/// Scans the members of the object `b` (valid JSON, checked before).
+fn scan_object(b: &[u8]) -> Option<TopLevel> {
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let mut top = TopLevel {
+        trace_context: None,
+        last_value_end: None,
+        close: 0,
+    };
+    loop {
+        i = skip_ws(b, i);
+        if b.get(i) == Some(&b'}') {
+            top.close = i;
+            return Some(top);
+        }
+        let key_end = skip_string(b, i)?;
+        let key = b.get(i + 1..key_end - 1)?;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, i + 1);
+        let end = skip_value(b, start)?;
+        if key == TRACE_CONTEXT_FIELD.as_bytes() {
+            top.trace_context = Some((start, end));
+        }
+        top.last_value_end = Some(end);
+        i = skip_ws(b, end);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => {
+                top.close = i;
+                return Some(top);
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+/// Past the string starting at `i` (its opening quote).
+fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        match b.get(j)? {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+}
+
+/// Past the value starting at `i`: a string, a nested object or array
+/// (brackets counted, strings skipped), or a scalar.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let (mut depth, mut j) = (0usize, i);
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = skip_string(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while b
+                .get(j)
+                .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
+            {
+                j += 1;
+            }
+            Some(j)
+        }
+    }
 }
 
 /// Where the consumer found the context.
@@ -165,16 +315,17 @@ fn has_context(headers: &Headers) -> bool {
 }
 
 /// The string members of a top-level `traceContext` object, when the payload
-/// is a JSON object holding one with a `traceparent`.
+/// is a JSON object holding one with a `traceparent`. The top level is
+/// scanned, nested values skipped; only the member is parsed.
 fn json_field(payload: &[u8]) -> Option<Headers> {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace())?;
     if *first != b'{' || !mentions_trace_context(payload) {
         return None;
     }
-    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(payload) else {
-        return None;
-    };
-    let Some(Value::Object(tc)) = body.remove(TRACE_CONTEXT_FIELD) else {
+    // Only the member is parsed: the rest of the body may hold numbers
+    // serde_json cannot represent, or nest deeper than it parses.
+    let (start, end) = scan_object(payload)?.trace_context?;
+    let Ok(Value::Object(tc)) = serde_json::from_slice::<Value>(payload.get(start..end)?) else {
         return None;
     };
     let fields: Headers = tc
@@ -273,6 +424,104 @@ mod tests {
         }
         let extracted = extract(&Propagator::default(), &message);
         assert_eq!(trace_of(&extracted.cx), trace_of(&remote()));
+    }
+
+    /// The payload with the field spliced in, and the member's bytes.
+    fn spliced(body: &[u8]) -> (Vec<u8>, String) {
+        let p = Propagator::default();
+        let mut m = Message::new(body.to_vec());
+        inject(&p, &remote(), Carriage::JsonField, true, &mut m);
+        let mut fields = Headers::new();
+        p.inject_context(&remote(), &mut fields);
+        let fields: Map<String, Value> = fields
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        let field = format!(r#""traceContext":{}"#, Value::Object(fields));
+        (m.payload.to_vec(), field)
+    }
+
+    #[test]
+    fn json_field_is_spliced_leaving_every_other_byte() {
+        let body = br#"{ "z" : 1,"a":12345678901234567890123456789,
+  "pi":3.14159265358979323846264338327950288, "e":1E+400, "neg":-0.0,
+  "s":"a \"quoted\" } ] brace \\", "n":{"b":[1,{"c":"}"},[]],"traceContextual":true} }"#;
+        let (out, field) = spliced(body);
+        let end = body.iter().rposition(|b| *b == b'}').unwrap();
+        let last = body[..end].iter().rposition(|b| *b == b'}').unwrap() + 1;
+        let mut expected = body[..last].to_vec();
+        expected.extend_from_slice(b",");
+        expected.extend_from_slice(field.as_bytes());
+        expected.extend_from_slice(&body[last..]);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&expected)
+        );
+        let read = extract(&Propagator::default(), &Message::new(out));
+        assert_eq!(read.source, Source::JsonField);
+        assert_eq!(trace_of(&read.cx), "0af7651916cd43dd8448eb211c80319c");
+    }
+
+    #[test]
+    fn an_existing_trace_context_is_replaced_in_place() {
+        let body =
+            br#"{"traceContext": {"traceparent":"old","x":[1]} ,"big":1.000000000000000000001}"#;
+        let (out, field) = spliced(body);
+        let value = field.trim_start_matches(r#""traceContext":"#);
+        let expected = format!(r#"{{"traceContext": {value} ,"big":1.000000000000000000001}}"#);
+        assert_eq!(String::from_utf8_lossy(&out), expected);
+        let (empty, field) = spliced(b" { } ");
+        assert_eq!(String::from_utf8_lossy(&empty), format!(" {{ {field}}} "));
+    }
+
+    #[test]
+    fn json_field_leaves_other_payloads_alone() {
+        for body in [
+            &b"[1,2]"[..],
+            b"\"text\"",
+            b"{\"a\":1",
+            b"{\"a\":1}}",
+            b"{abc}",
+            b"not json",
+            b"",
+            b"\xff{",
+        ] {
+            let (out, _) = spliced(body);
+            assert_eq!(out, body, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn a_ten_megabyte_body_is_spliced() {
+        let mut body = br#"{"data":""#.to_vec();
+        body.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+        body.extend_from_slice(br#"","n":[1,2,3]}"#);
+        let (out, field) = spliced(&body);
+        assert_eq!(out.len(), body.len() + 1 + field.len());
+        assert!(out[..body.len() - 1] == body[..body.len() - 1], "kept");
+        assert!(out.ends_with(format!(",{field}}}").as_bytes()));
+    }
+
+    #[test]
+    fn a_deeply_nested_body_is_handled_without_a_panic() {
+        // The splice never recurses: 100 000 levels get the field too.
+        let depth = 100_000;
+        let mut body = br#"{"a":"#.to_vec();
+        body.extend(std::iter::repeat_n(b'[', depth));
+        body.extend(std::iter::repeat_n(b']', depth));
+        body.push(b'}');
+        let (out, field) = spliced(&body);
+        assert!(out.starts_with(&body[..body.len() - 1]), "kept");
+        assert!(out.ends_with(format!("],{field}}}").as_bytes()));
+        // Read back from the body alone, without recursion either.
+        let read = extract(&Propagator::default(), &Message::new(out));
+        assert_eq!(read.source, Source::JsonField);
+        // Unbalanced nesting is left alone.
+        let mut bad = br#"{"a":"#.to_vec();
+        bad.extend(std::iter::repeat_n(b'[', depth));
+        bad.push(b'}');
+        let (out, _) = spliced(&bad);
+        assert!(out == bad, "not JSON: untouched");
     }
 
     #[test]

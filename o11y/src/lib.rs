@@ -18,7 +18,8 @@
 //! |---|---|
 //! | `http` | `o11y::http`: tower server and client layers |
 //! | `reqwest` | `o11y::http::ClientMiddleware` for reqwest-middleware |
-//! | `queue` | `o11y::queue`: trace context across message queues |
+//! | `queue` | `o11y::queue`: trace context across message queues (the in-memory transport) |
+//! | `redis`, `amqp`, `sqs` | `o11y::queue`'s Redis, RabbitMQ and Amazon SQS transports |
 //! | `log` | `o11y::log`: the JSON log layer, installed by [`init`] |
 //! | `macros` | `#[o11y::main]`, `#[o11y::traced]` (`#[o11y::main]` builds the service's own tokio runtime: depend on `tokio` with `rt-multi-thread` and `macros`) |
 //! | `signal` | [`shutdown_signal`]: completes on SIGTERM or Ctrl-C (on with `macros`) |

@@ -3,7 +3,9 @@
 //!
 //! Starts the example services in this process on loopback ports, drives
 //! every scenario, prints each trace as a tree and checks its shape. Exits
-//! non-zero when any scenario is wrong.
+//! non-zero when any scenario is wrong. `--transport sqs` talks to moto's
+//! SQS on 127.0.0.1:5000 and needs `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
+//! (any values, `test`); `QUEUE_URL` overrides a broker's local default.
 
 use std::{io::IsTerminal, process::ExitCode};
 

@@ -42,3 +42,117 @@ async fn shutdown_deadline_releases_before_the_claim_idle_time() {
     };
     support::cases::shutdown_deadline_releases_unfinished_work(&Redis, t).await;
 }
+
+async fn raw() -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url()).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// By default a stream holds only what is not done: acked entries are
+/// deleted, and every add is capped (`MAXLEN ~`), the cap trimming the
+/// oldest entries of a stream nobody consumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_stay_bounded_by_default() {
+    use o11y_queue::{Message, Transport};
+
+    let Some(t) = support::connect_or_skip(&Redis, "streams_stay_bounded_by_default").await else {
+        return;
+    };
+    let mut conn = raw().await;
+    let q = support::unique_queue("bounded");
+    for i in 0..3 {
+        t.publish(&q, Message::new(format!("m{i}"))).await.unwrap();
+    }
+    let mut acked = 0;
+    let deadline = tokio::time::Instant::now() + support::PATIENCE;
+    while acked < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "received in time");
+        let batch = t.receive(&q, 10).await.unwrap();
+        let refs: Vec<_> = batch.iter().collect();
+        t.ack_batch(&q, &refs).await.unwrap();
+        acked += batch.len();
+    }
+    let len: usize = redis::cmd("XLEN")
+        .arg(&q)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(len, 0, "acked entries deleted");
+
+    let capped = RedisTransport::connect(&url(), RedisOptions::default().with_max_len(Some(10)))
+        .await
+        .unwrap();
+    let q = support::unique_queue("capped");
+    for i in 0..1000 {
+        capped
+            .publish(&q, Message::new(format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let len: usize = redis::cmd("XLEN")
+        .arg(&q)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((10..1000).contains(&len), "trimmed near the cap: {len}");
+}
+
+/// A dead letter whose add fails leaves the original pending (it comes
+/// back), never acked and lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_dead_letter_add_does_not_ack() {
+    use o11y_queue::{Message, Transport};
+
+    let Some(t) = support::connect_or_skip(&Redis, "a_failed_dead_letter_add_does_not_ack").await
+    else {
+        return;
+    };
+    let mut conn = raw().await;
+    let q = support::unique_queue("dlq-fails");
+    t.publish(&q, Message::new("poison")).await.unwrap();
+    // The dead-letter key holds a string: XADD to it fails.
+    let dlq = t.dead_letter_destination(&q);
+    let _: () = redis::cmd("SET")
+        .arg(&dlq)
+        .arg("not a stream")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let delivery = loop {
+        if let Some(d) = t.receive(&q, 1).await.unwrap().pop() {
+            break d;
+        }
+    };
+    let failed = t.dead_letter(&q, &delivery, "bad").await;
+    assert!(failed.is_err(), "the add failed");
+    let pending: (
+        usize,
+        Option<String>,
+        Option<String>,
+        Option<Vec<(String, String)>>,
+    ) = redis::cmd("XPENDING")
+        .arg(&q)
+        .arg("o11y")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(pending.0, 1, "still pending, not acked");
+    let _: () = redis::cmd("DEL")
+        .arg(&dlq)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    t.dead_letter(&q, &delivery, "bad").await.unwrap();
+    let pending: (
+        usize,
+        Option<String>,
+        Option<String>,
+        Option<Vec<(String, String)>>,
+    ) = redis::cmd("XPENDING")
+        .arg(&q)
+        .arg("o11y")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(pending.0, 0, "acked once the add worked");
+}

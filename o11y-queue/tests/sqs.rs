@@ -281,3 +281,38 @@ async fn standard_trace_attributes_are_written_and_read() {
         SpanId::from_hex("b7ad6b7169203331").unwrap()
     );
 }
+
+/// A dead-letter queue is created with SQS's longest retention, 14 days
+/// (not the 4-day default), so dead letters outlive a long weekend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letter_queues_keep_messages_fourteen_days() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+
+    let Some(t) = support::connect_or_skip(&Sqs, "dead_letter_queue_retention").await else {
+        return;
+    };
+    let q = support::unique_queue("dlq-retention");
+    Producer::new(t.clone())
+        .publish(&q, "poison")
+        .await
+        .unwrap();
+    let delivery = loop {
+        if let Some(d) = t.receive(&q, 1).await.unwrap().pop() {
+            break d;
+        }
+    };
+    t.dead_letter(&q, &delivery, "bad").await.unwrap();
+    let dlq = t.queue_url(&t.dead_letter_destination(&q)).await.unwrap();
+    let attrs = client()
+        .get_queue_attributes()
+        .queue_url(dlq)
+        .attribute_names(QueueAttributeName::MessageRetentionPeriod)
+        .send()
+        .await
+        .unwrap();
+    let retention = attrs
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::MessageRetentionPeriod))
+        .cloned();
+    assert_eq!(retention.as_deref(), Some("1209600"));
+}

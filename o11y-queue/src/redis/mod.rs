@@ -8,7 +8,14 @@
 //! consumer) is claimed again by a live consumer, with its delivery count as
 //! the attempt. A retry keeps the entry pending and marks it idle so it is
 //! claimed again after the backoff (never later than the claim idle time).
-//! Dead letters are added to `{destination}.dlq` and acked in one transaction.
+//! Dead letters are added to `{destination}.dlq` and the original acked in
+//! one script, the ack only once the add succeeded.
+//!
+//! Streams stay bounded by default: acked and dead-lettered entries are
+//! deleted ([`RedisOptions::delete_acked`]: off when other groups read the
+//! stream) and every add is capped with `MAXLEN ~`
+//! ([`RedisOptions::max_len`], 1 000 000: past it Redis trims the oldest
+//! entries, read or not).
 //!
 //! # Delivery guarantees
 //! At least once. The attempt is the entry's delivery count in the group's
@@ -227,14 +234,35 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn xadd(stream: &str, message: &Message) -> redis::Cmd {
+fn xadd(stream: &str, message: &Message, max_len: Option<usize>) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
-    cmd.arg(stream).arg("*");
+    cmd.arg(stream);
+    if let Some(n) = max_len {
+        cmd.arg("MAXLEN").arg("~").arg(n);
+    }
+    cmd.arg("*");
     for (k, v) in entry::fields(message) {
         cmd.arg(k).arg(v);
     }
     cmd
 }
+
+/// Adds the dead letter, then, only if that worked, acks the original (and
+/// deletes it when acked entries are deleted): KEYS = stream, dead-letter
+/// stream; ARGV = group, entry id, delete (`1`/`0`), max length (`0`: no
+/// cap), then the dead letter's field/value pairs. A failed `XADD` raises
+/// an error before the ack, so the entry stays pending and comes back.
+const DEAD_LETTER: &str = r"
+local add = {'XADD', KEYS[2]}
+if ARGV[4] ~= '0' then
+  add[#add + 1] = 'MAXLEN'; add[#add + 1] = '~'; add[#add + 1] = ARGV[4]
+end
+add[#add + 1] = '*'
+for i = 5, #ARGV do add[#add + 1] = ARGV[i] end
+redis.call(unpack(add))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+return 1";
 
 impl Transport for RedisTransport {
     type Receipt = RedisReceipt;
@@ -252,7 +280,7 @@ impl Transport for RedisTransport {
         destination: &str,
         message: Message,
     ) -> Result<Published, TransportError> {
-        let id: String = xadd(destination, &message)
+        let id: String = xadd(destination, &message, self.inner.options.max_len)
             .query_async(&mut self.inner.conn.clone())
             .await
             .map_err(|e| err("publish", destination, e))?;
@@ -328,14 +356,20 @@ impl Transport for RedisTransport {
     ) -> Result<(), TransportError> {
         let target = self.dead_letter_destination(destination);
         let message = dead_letter_message(delivery, reason);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .add_command(xadd(&target, &message))
-            .cmd("XACK")
+        let o = &self.inner.options;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(DEAD_LETTER)
+            .arg(2)
             .arg(destination)
-            .arg(&self.inner.options.group)
-            .arg(&delivery.receipt.0);
-        pipe.query_async::<()>(&mut self.inner.conn.clone())
+            .arg(&target)
+            .arg(&o.group)
+            .arg(&delivery.receipt.0)
+            .arg(if o.delete_acked { "1" } else { "0" })
+            .arg(o.max_len.unwrap_or(0));
+        for (k, v) in entry::fields(&message) {
+            cmd.arg(k).arg(v);
+        }
+        cmd.query_async::<()>(&mut self.inner.conn.clone())
             .await
             .map_err(|e| err("dead_letter", destination, e))
     }

@@ -17,9 +17,18 @@ pub struct RedisOptions {
     pub block: Duration,
     /// Timeout of a command's reply (default 5 s; blocking reads get `block` more).
     pub response_timeout: Duration,
-    /// Delete entries once acked (`XDEL`), for a stream with a single group
-    /// used as a work queue (default `false`).
+    /// Delete entries once acked or dead-lettered (`XDEL`), so that a work
+    /// queue's stream holds only what is not done yet (default `true`).
+    /// Turn it off when other consumer groups read the same stream: an
+    /// entry deleted after this group acked it is gone for them too.
     pub delete_acked: bool,
+    /// Cap every `XADD` with `MAXLEN ~ n` (default 1 000 000; `None`: no
+    /// cap), the `.dlq` stream included, so that a stream cannot grow
+    /// without bound when nothing consumes it. The trade-off: past the cap
+    /// Redis trims the oldest entries whether or not they were read, so
+    /// set it above the largest backlog you expect (it is approximate:
+    /// Redis trims whole nodes, a little past `n`).
+    pub max_len: Option<usize>,
 }
 
 impl Default for RedisOptions {
@@ -30,7 +39,8 @@ impl Default for RedisOptions {
             claim_check: Duration::from_millis(250),
             block: Duration::from_secs(1),
             response_timeout: Duration::from_secs(5),
-            delete_acked: false,
+            delete_acked: true,
+            max_len: Some(1_000_000),
         }
     }
 }
@@ -51,6 +61,12 @@ impl RedisOptions {
     /// Sets how long one read blocks.
     pub fn with_block(mut self, block: Duration) -> Self {
         self.block = block;
+        self
+    }
+
+    /// Sets the approximate cap of every stream (`None`: no cap).
+    pub fn with_max_len(mut self, max_len: Option<usize>) -> Self {
+        self.max_len = max_len;
         self
     }
 

@@ -13,7 +13,8 @@
 //! attributes `AWSTraceHeader` (read as a fallback parent),
 //! `ApproximateReceiveCount` (the attempt) and
 //! `SentTimestamp`. A retry changes the message's visibility timeout to the
-//! backoff (whole seconds); dead letters go to the queue `{destination}-dlq`.
+//! backoff (whole seconds); dead letters go to the queue `{destination}-dlq`,
+//! created (when missing) with the longest retention SQS allows, 14 days.
 //! Bodies are text: a payload that is not UTF-8 cannot be published.
 //!
 //! At least once: the attempt is `ApproximateReceiveCount`, which SQS raises
@@ -52,7 +53,7 @@ use std::{
 
 use aws_sdk_sqs::{
     Client,
-    types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName},
+    types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName},
 };
 use opentelemetry::KeyValue;
 
@@ -64,6 +65,10 @@ use crate::{
     semconv::AWS_SQS_QUEUE_URL,
     transport::{BoxError, Transport, TransportError, dead_letter_message},
 };
+
+/// The retention of dead-letter queues this transport creates: 14 days,
+/// SQS's maximum (a new queue's default is 4 days).
+const DEAD_LETTER_RETENTION: u32 = 14 * 24 * 3600;
 
 /// Settles one [`SqsTransport`] delivery: the receipt handle and queue URL.
 #[derive(Clone, Debug)]
@@ -106,6 +111,16 @@ impl SqsTransport {
 
     /// The URL of queue `name`, created if missing and allowed.
     pub async fn queue_url(&self, name: &str) -> Result<String, TransportError> {
+        self.open_queue(name, None).await
+    }
+
+    /// The URL of queue `name`; created if missing and allowed, with
+    /// `retention` (seconds) when given.
+    async fn open_queue(
+        &self,
+        name: &str,
+        retention: Option<u32>,
+    ) -> Result<String, TransportError> {
         if let Some(url) = self
             .urls
             .lock()
@@ -115,7 +130,14 @@ impl SqsTransport {
             return Ok(url.clone());
         }
         let url = if self.options.create_queues {
-            let out = self.client.create_queue().queue_name(name).send().await;
+            let mut create = self.client.create_queue().queue_name(name);
+            if let Some(seconds) = retention {
+                create = create.attributes(
+                    QueueAttributeName::MessageRetentionPeriod,
+                    seconds.to_string(),
+                );
+            }
+            let out = create.send().await;
             out.map_err(|e| err("create_queue", name, e))?
                 .queue_url()
                 .map(str::to_owned)
@@ -334,6 +356,9 @@ impl Transport for SqsTransport {
         reason: &str,
     ) -> Result<(), TransportError> {
         let target = self.dead_letter_destination(destination);
+        // Created with the longest retention SQS allows: 14 days.
+        self.open_queue(&target, Some(DEAD_LETTER_RETENTION))
+            .await?;
         self.send(
             "dead_letter",
             &target,

@@ -43,6 +43,14 @@ async fn shutdown_deadline_releases_before_the_claim_idle_time() {
     support::cases::shutdown_deadline_releases_unfinished_work(&Redis, t).await;
 }
 
+/// The `XPENDING` summary: count, lowest and highest id, per-consumer counts.
+type Pending = (
+    usize,
+    Option<String>,
+    Option<String>,
+    Option<Vec<(String, String)>>,
+);
+
 async fn raw() -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(url()).unwrap();
     client.get_multiplexed_async_connection().await.unwrap()
@@ -125,12 +133,7 @@ async fn a_failed_dead_letter_add_does_not_ack() {
     };
     let failed = t.dead_letter(&q, &delivery, "bad").await;
     assert!(failed.is_err(), "the add failed");
-    let pending: (
-        usize,
-        Option<String>,
-        Option<String>,
-        Option<Vec<(String, String)>>,
-    ) = redis::cmd("XPENDING")
+    let pending: Pending = redis::cmd("XPENDING")
         .arg(&q)
         .arg("o11y")
         .query_async(&mut conn)
@@ -143,12 +146,7 @@ async fn a_failed_dead_letter_add_does_not_ack() {
         .await
         .unwrap();
     t.dead_letter(&q, &delivery, "bad").await.unwrap();
-    let pending: (
-        usize,
-        Option<String>,
-        Option<String>,
-        Option<Vec<(String, String)>>,
-    ) = redis::cmd("XPENDING")
+    let pending: Pending = redis::cmd("XPENDING")
         .arg(&q)
         .arg("o11y")
         .query_async(&mut conn)

@@ -11,7 +11,7 @@ use opentelemetry::{
 };
 
 use super::{
-    BatchHandler,
+    BatchFailed, BatchHandler,
     process::{Processor, message_id, panic_reason, settle_failed},
     release::Held,
 };
@@ -44,24 +44,46 @@ impl<T: Transport, B: BatchHandler> Processor<T, B> {
         let held = Held::new(&self.unsettled, deliveries);
         let run = AssertUnwindSafe(async { self.handler.call(incoming).await }).catch_unwind();
         let outcome = run.with_context(cx.clone()).await;
-        let deliveries = held.finish();
+        let mut deliveries = held.finish();
+        let mut failed_only = None;
         let error = match outcome {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some((semconv::ERROR_HANDLER, e.to_string())),
+            Ok(Err(e)) => match e.downcast::<BatchFailed>() {
+                Ok(partial) => {
+                    failed_only = Some(partial.failed);
+                    Some((semconv::ERROR_HANDLER, partial.reason))
+                }
+                Err(e) => Some((semconv::ERROR_HANDLER, e.to_string())),
+            },
             Err(panic) => Some((semconv::ERROR_PANIC, panic_reason(&*panic))),
         };
-        match &error {
-            None => self.ack_all(&cx, &deliveries).await,
-            Some((error, reason)) => {
-                let failed = deliveries
-                    .iter()
-                    .map(|d| self.fail(&cx, d, error, reason, false));
-                let outcomes: BTreeSet<&str> = join_all(failed).await.into_iter().collect();
-                if outcomes.len() > 1 {
-                    cx.span()
-                        .set_attribute(KeyValue::new(semconv::OUTCOME, "mixed"));
-                }
+        let Some((error_type, reason)) = &error else {
+            self.ack_all(&cx, &deliveries).await;
+            cx.span().end();
+            return self.record_processed(started, None);
+        };
+        // The handler named the failed messages: the others are acked.
+        let mut outcomes = BTreeSet::new();
+        if let Some(failed) = failed_only {
+            let all = std::mem::take(&mut deliveries);
+            let (bad, good): (Vec<_>, Vec<_>) = all
+                .into_iter()
+                .enumerate()
+                .partition(|(i, _)| failed.contains(i));
+            let good: Vec<_> = good.into_iter().map(|(_, d)| d).collect();
+            if !good.is_empty() {
+                self.ack_all(&cx, &good).await;
+                outcomes.insert("ack");
             }
+            deliveries = bad.into_iter().map(|(_, d)| d).collect();
+        }
+        let failed = deliveries
+            .iter()
+            .map(|d| self.fail(&cx, d, error_type, reason, false));
+        outcomes.extend(join_all(failed).await);
+        if outcomes.len() > 1 {
+            cx.span()
+                .set_attribute(KeyValue::new(semconv::OUTCOME, "mixed"));
         }
         cx.span().end();
         self.record_processed(started, error.map(|(e, _)| e));

@@ -30,7 +30,9 @@ where
 /// Processes a batch of messages at once (see
 /// [`Consumer::run_batches`](crate::Consumer::run_batches)). `Ok` acks every
 /// message of the batch; `Err` (or a panic) retries each of them, and
-/// dead-letters those whose last allowed attempt it was.
+/// dead-letters those whose last allowed attempt it was; an `Err` that is a
+/// [`BatchFailed`] retries (or dead-letters) only the messages it names and
+/// acks the others.
 ///
 /// Implemented for every `Fn(Vec<Incoming>) -> impl Future<Output = Result<(), E>>`.
 pub trait BatchHandler: Send + Sync + 'static {
@@ -47,5 +49,44 @@ where
     fn call(&self, batch: Vec<Incoming>) -> BoxFuture<'static, Result<(), BoxError>> {
         let fut = self(batch);
         Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
+
+/// A batch handler's error naming which messages of the batch failed, by
+/// their index in the `Vec` it was given: only those are retried (or
+/// dead-lettered), the others are acked. Indexes out of range are ignored.
+///
+/// ```
+/// use o11y_queue::{BatchFailed, Incoming};
+///
+/// async fn store(batch: Vec<Incoming>) -> Result<(), BatchFailed> {
+///     let failed: Vec<usize> = batch
+///         .iter()
+///         .enumerate()
+///         .filter(|(_, m)| m.payload.is_empty())
+///         .map(|(i, _)| i)
+///         .collect();
+///     if failed.is_empty() { Ok(()) } else { Err(BatchFailed::new(failed, "empty message")) }
+/// }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{} message(s) of the batch failed: {reason}", failed.len())]
+pub struct BatchFailed {
+    pub(super) failed: Vec<usize>,
+    pub(super) reason: String,
+}
+
+impl BatchFailed {
+    /// The messages at `failed` (indexes into the batch) failed for `reason`.
+    pub fn new(failed: impl IntoIterator<Item = usize>, reason: impl Into<String>) -> Self {
+        Self {
+            failed: failed.into_iter().collect(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The indexes of the failed messages.
+    pub fn failed(&self) -> &[usize] {
+        &self.failed
     }
 }

@@ -90,7 +90,8 @@ macro_rules! suite {
             batch_failure_retries_each_then_dead_letters,
             sync_and_async_panics_are_failed_attempts,
             batch_panics_are_failed_attempts,
-            shutdown_deadline_releases_unfinished_work
+            shutdown_deadline_releases_unfinished_work,
+            batch_settles_per_message_when_told_which_failed
         );
     };
     (@case $harness:expr, $($case:ident),+) => {

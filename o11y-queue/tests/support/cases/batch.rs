@@ -176,3 +176,52 @@ pub async fn batch_failure_retries_each_then_dead_letters<H: Harness>(_: &H, t: 
         "nothing left after dead-lettering"
     );
 }
+
+/// A batch handler naming the one bad message (`BatchFailed`): only that
+/// one is retried and dead-lettered, the others are acked once.
+pub async fn batch_settles_per_message_when_told_which_failed<H: Harness>(_: &H, t: H::T) {
+    let q = unique_queue("batch-partial");
+    let (_capture, provider) = fixture();
+    let p = producer(t.clone(), &provider);
+    for body in ["good-0", "bad", "good-1"] {
+        p.publish(&q, body).await.unwrap();
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = move |batch: Vec<Incoming>| {
+        let tx = tx.clone();
+        async move {
+            let mut failed = Vec::new();
+            for (i, m) in batch.iter().enumerate() {
+                let body = String::from_utf8(m.payload.to_vec()).unwrap();
+                if body == "bad" {
+                    failed.push(i);
+                }
+                let _ = tx.send(body);
+            }
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(o11y_queue::BatchFailed::new(failed, "bad message"))
+            }
+        }
+    };
+    let c = consumer(t.clone(), &provider).with_retry(
+        RetryPolicy::new(2).with_backoff(Duration::from_millis(5), Duration::from_millis(20)),
+    );
+    let running = spawn_batches(c, &q, handler);
+    let dead = receive_one(&t, &t.dead_letter_destination(&q)).await;
+    let mut seen = BTreeMap::<String, u32>::new();
+    while seen.values().sum::<u32>() < 4 {
+        *seen.entry(recv(&mut rx).await).or_default() += 1;
+    }
+    running.stop().await;
+    assert_eq!(&dead.payload[..], b"bad");
+    assert_eq!(dead.headers[DEAD_LETTER_ATTEMPTS], "2");
+    let expected = BTreeMap::from([
+        ("bad".to_owned(), 2),
+        ("good-0".to_owned(), 1),
+        ("good-1".to_owned(), 1),
+    ]);
+    assert_eq!(seen, expected, "the good ones handled once, acked");
+    assert!(t.receive(&q, 10).await.unwrap().is_empty(), "nothing left");
+}

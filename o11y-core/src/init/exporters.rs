@@ -150,7 +150,7 @@ mod otlp {
     macro_rules! build {
         ($name:ident, $exporter:ident, $signal:literal) => {
             pub(super) fn $name(s: &OtlpSettings) -> Result<$exporter, InitError> {
-                let err = |e: &dyn std::fmt::Display| InitError::Exporter { signal: $signal, message: e.to_string() };
+                let err = |e: &dyn std::fmt::Display| InitError::Exporter { signal: $signal, message: masked(&e.to_string(), s) };
                 match s.protocol {
                     #[cfg(feature = "otlp-grpc")]
                     Protocol::Grpc => {
@@ -187,7 +187,44 @@ mod otlp {
         };
     }
 
+    /// The exporter's `message` without the secrets of `s`: an error text
+    /// may quote the endpoint (user information, query) or a header value.
+    pub(super) fn masked(message: &str, s: &OtlpSettings) -> String {
+        let mut message = message.replace(&s.endpoint, &crate::error::mask_url(&s.endpoint));
+        for value in s.headers.values().filter(|v| !v.is_empty()) {
+            message = message.replace(value.as_str(), "***");
+        }
+        message
+    }
+
     build!(spans, SpanExporter, "traces");
     build!(metrics, MetricExporter, "metrics");
     build!(logs, LogExporter, "logs");
+}
+
+#[cfg(all(test, any(feature = "otlp-grpc", feature = "otlp-http")))]
+mod tests {
+    use std::{collections::BTreeMap, time::Duration};
+
+    use super::otlp::masked;
+    use crate::config::{OtlpSettings, Protocol};
+
+    #[test]
+    fn exporter_messages_lose_the_endpoints_userinfo_and_header_values() {
+        let s = OtlpSettings {
+            endpoint: "https://user:PASSWORD@collector:4318/v1/traces?token=TOKEN".into(),
+            protocol: Protocol::HttpProtobuf,
+            headers: BTreeMap::from([("authorization".into(), "Bearer SECRET".into())]),
+            timeout: Duration::from_secs(1),
+        };
+        let message = format!("bad endpoint {} with header Bearer SECRET", s.endpoint);
+        let shown = masked(&message, &s);
+        for secret in ["PASSWORD", "TOKEN", "SECRET"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("https://***@collector:4318/v1/traces?***"),
+            "{shown}"
+        );
+    }
 }

@@ -16,6 +16,7 @@
 //! places (the HTTP server, a queue consumer, `#[o11y::main]`) and each of
 //! them wakes up.
 
+#[cfg(unix)]
 use std::{future::poll_fn, task::Poll};
 
 /// Completes when the process receives SIGTERM or SIGINT (Ctrl-C).

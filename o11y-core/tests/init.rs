@@ -1,7 +1,7 @@
 //! `init` and the guard: configuration errors, shutdown on every runtime
 //! flavour and with no runtime, the disabled SDK, the Prometheus exposition.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use o11y_core::{InitError, config::ExporterKind, testing::Capture};
 use opentelemetry::trace::{Tracer, TracerProvider};
@@ -163,7 +163,7 @@ fn otlp_to_a_dead_collector_shuts_down_within_the_timeout() {
                 .unwrap()
                 .tracer("t")
                 .in_span("lost", |_| {});
-            let start = Instant::now();
+            let start = std::time::Instant::now();
             let _ = guard.shutdown();
             start.elapsed()
         });

@@ -290,3 +290,35 @@ fn an_exporter_set_in_code_that_cannot_serve_its_signal_is_an_error() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// An exporter that fails to build after the gRPC exporter's runtime was
+/// made (a header name with a space) is an error even inside an async
+/// context, where dropping a runtime would panic.
+#[cfg(feature = "otlp-grpc")]
+#[test]
+fn a_bad_grpc_header_inside_a_runtime_is_an_error_not_a_panic() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let err = builder(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "bad key=SECRET"),
+        ])
+        .build()
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                InitError::Exporter {
+                    signal: "traces",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    });
+}

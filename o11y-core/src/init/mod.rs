@@ -419,6 +419,18 @@ struct Inner {
     runtime: Option<tokio_rt::Runtime>,
 }
 
+impl Drop for Inner {
+    /// The exporter runtime stops without waiting: dropping it would block,
+    /// which panics inside an async context (an `init` that fails there,
+    /// or a guard shut down there).
+    fn drop(&mut self) {
+        #[cfg(feature = "otlp-grpc")]
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 #[cfg(feature = "otlp-grpc")]
 mod tokio_rt {
     pub(super) type Runtime = tokio::runtime::Runtime;
@@ -615,10 +627,7 @@ impl Guard {
                 .iter()
                 .map(|signal| format!("{signal}: not done within {timeout:?}")),
         );
-        #[cfg(feature = "otlp-grpc")]
-        if let Some(rt) = inner.runtime {
-            rt.shutdown_background();
-        }
+        drop(inner); // the exporter runtime too, without waiting (see `Drop`)
         if failures.is_empty() {
             Ok(())
         } else {

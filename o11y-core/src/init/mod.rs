@@ -211,6 +211,13 @@ impl Builder {
     }
 
     /// Whether to install the global `tracing` subscriber (default `true`).
+    ///
+    /// The subscriber holds the tracing-opentelemetry layer (without the
+    /// exporter's own spans: see [`is_exporter_target`]), the layers added
+    /// with [`with_layer`](Builder::with_layer), and a layer that reports the
+    /// SDK's export failures and drops (its WARN and ERROR events, targets
+    /// `opentelemetry*`) on standard error, one line per 10 s at most. With
+    /// a subscriber of your own, route those events somewhere yourself.
     pub fn install_subscriber(mut self, install: bool) -> Self {
         self.install_subscriber = install;
         self

@@ -9,6 +9,7 @@ mod logs;
 mod render;
 mod scenarios;
 mod shape;
+mod shop;
 mod stack;
 
 use std::{io::Write, time::Instant};

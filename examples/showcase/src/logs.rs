@@ -40,6 +40,7 @@ impl Logs {
                 .with_filter(
                     Targets::new()
                         .with_target("patterns", tracing::Level::INFO)
+                        .with_target("shop", tracing::Level::INFO)
                         .with_target("opentelemetry_sdk", tracing::Level::WARN),
                 );
             let _ =

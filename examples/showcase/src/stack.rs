@@ -3,9 +3,7 @@
 //! provider of its own that feeds one capture (and, with `--otlp`, a
 //! collector too).
 //!
-//! Extension point: the shop's services (`examples/shop`) start the same
-//! way once they run without PostgreSQL; their scenarios (A1-A7) then join
-//! [`crate::SCENARIOS`].
+//! The shop's services start next to them ([`crate::shop`]).
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -29,6 +27,12 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+impl StartError {
+    pub(crate) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
 /// The running services.
 pub struct Stack {
     /// Every span every service ended.
@@ -49,6 +53,8 @@ pub struct Stack {
     pub transport_name: String,
     /// The collector URL, if any.
     pub otlp: Option<String>,
+    /// The shop.
+    pub shop: crate::shop::Shop,
     guards: Vec<Guard>,
 }
 
@@ -140,7 +146,9 @@ impl Stack {
             AnyTransport::connect(&transport_name, queue_url(&transport_name).as_deref())
                 .await
                 .map_err(|e| StartError(format!("--transport {transport_name}: {e}")))?;
+        let shop = crate::shop::Shop::start(&capture, otlp, &transport, &mut guards).await?;
         Ok(Self {
+            shop,
             capture,
             edge: url(edge.1),
             a: url(a.1),

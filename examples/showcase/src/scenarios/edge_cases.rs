@@ -20,7 +20,7 @@ use o11y::{
         trace::{BatchSpanProcessor, SpanData, SpanExporter},
     },
     queue::{Message, Transport as _, semconv},
-    testing::{Capture, Spans},
+    testing::{Capture, CapturedSpan, Spans},
 };
 use patterns::{Config, Telemetry, service_c};
 
@@ -428,8 +428,10 @@ fn c8<'a>(stack: &'a Stack, _: &'a Logs) -> BoxFuture<'a, Outcome> {
                     })
                     .await;
                 });
-                let consumers =
-                    |s: &Spans| s.iter().filter(|s| s.kind() == SpanKind::Consumer).count();
+                let is_job = |s: &&CapturedSpan| {
+                    s.kind() == SpanKind::Consumer && s.service() == "service-c"
+                };
+                let consumers = |s: &Spans| s.iter().filter(is_job).count();
                 let seen = wait_until(stack, |s| consumers(s) >= 4);
                 let _ = stop.send(());
                 let _ = consumer.await;
@@ -439,7 +441,7 @@ fn c8<'a>(stack: &'a Stack, _: &'a Logs) -> BoxFuture<'a, Outcome> {
                         format!("{} of 4 jobs consumed", consumers(&seen))
                     })?;
                     let mut outcomes = Vec::new();
-                    for span in seen.iter().filter(|s| s.kind() == SpanKind::Consumer) {
+                    for span in seen.iter().filter(is_job) {
                         let outcome = span.attr_str(semconv::OUTCOME).unwrap_or_default();
                         let new = span.parent_id() == SpanId::INVALID;
                         ensure(new != (span.trace_id() == traced), || "wrong parent".into())?;
@@ -466,10 +468,7 @@ fn c8<'a>(stack: &'a Stack, _: &'a Logs) -> BoxFuture<'a, Outcome> {
                 ));
                 let shown = Spans(
                     seen.iter()
-                        .filter(|s| {
-                            matches!(s.kind(), SpanKind::Consumer | SpanKind::Producer)
-                                || s.trace_id() == traced
-                        })
+                        .filter(|s| is_job(s) || s.trace_id() == traced)
                         .cloned()
                         .collect(),
                 );

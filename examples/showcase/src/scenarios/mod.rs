@@ -2,6 +2,7 @@
 
 mod calls;
 mod edge_cases;
+mod shop;
 
 use std::time::Duration;
 
@@ -52,8 +53,14 @@ impl Outcome {
     }
 }
 
-/// Every scenario, B then C.
+/// Every scenario, A (but A4, which needs PostgreSQL), B, then C.
 pub static SCENARIOS: &[Scenario] = &[
+    shop::A1,
+    shop::A2,
+    shop::A3,
+    shop::A5,
+    shop::A6,
+    shop::A7,
     calls::B1,
     calls::B2,
     calls::B3,

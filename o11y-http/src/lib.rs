@@ -35,13 +35,23 @@
 //! number of layers on one meter provider add to the same metrics.
 //!
 //! # Attributes
-//! `client.address` is the client behind any proxies when a `Forwarded` or
-//! `X-Forwarded-For` header names a valid IP address, else the connection's
-//! peer when the server provides it (axum:
+//! `client.address` is the client behind any proxies when the caller is
+//! trusted (see [`Trust`]) and a `Forwarded` or `X-Forwarded-For` header
+//! names a valid IP address, else the connection's peer when the server
+//! provides it (axum:
 //! `router.into_make_service_with_connect_info::<SocketAddr>()`).
-//! `url.query` and request headers are recorded only when asked for;
-//! `Authorization`, `Cookie`, `Set-Cookie` and `Proxy-Authorization` are
-//! always redacted.
+//! `url.path` is recorded without `;jsessionid=`-style segment parameters.
+//! `url.query` and request headers are recorded only when asked for, and
+//! then the secrets in [`redact`]'s lists (and the layer's own additions) as
+//! `REDACTED`.
+//!
+//! # Trust and baggage
+//! [`Trust`] decides whose `traceparent`, `baggage` and forwarded headers a
+//! server believes (default: everyone's; set `Trust::None` or a list of
+//! networks at the edge). On the way out, `baggage` goes only to the hosts a
+//! client layer allows ([`ClientLayer::baggage_hosts`]); trace context and
+//! the correlation id go everywhere unless a request carries
+//! [`NoPropagation`].
 //!
 //! Telemetry never changes the response: a malformed header starts a new
 //! trace, a hostile correlation id is replaced, and nothing here returns an
@@ -64,6 +74,7 @@
 
 mod client;
 mod metrics;
+pub mod redact;
 mod semconv;
 mod server;
 mod tracer;
@@ -72,7 +83,7 @@ mod tracer;
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use client::reqwest::ClientMiddleware;
 pub use client::{Client, ClientLayer, ClientRoute, NoPropagation};
-pub use server::{Server, ServerLayer};
+pub use server::{InvalidNetwork, Network, Server, ServerLayer, Trust};
 
 /// Response futures and bodies of the services in this crate.
 pub mod future {

@@ -72,30 +72,19 @@ pub(crate) fn host_port(authority: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// `client.address`: the client behind any proxies when a proxy says so
-/// (`Forwarded: for=`, then the first `X-Forwarded-For` entry), else the
-/// peer of the connection when the server knows it (axum's `ConnectInfo`).
-/// Only a valid IP address is taken from a header, so a caller cannot put
-/// arbitrary text on the span.
-pub(crate) fn client_address(headers: &HeaderMap, extensions: &http::Extensions) -> Option<IpAddr> {
+/// The client behind any proxies, as a proxy says (`Forwarded: for=`, then
+/// the first `X-Forwarded-For` entry); used for `client.address` when the
+/// caller is trusted. Only a valid IP address is taken, so a caller cannot
+/// put arbitrary text on the span.
+pub(crate) fn forwarded_client(headers: &HeaderMap) -> Option<IpAddr> {
     let forwarded = headers
         .get(http::header::FORWARDED)
         .and_then(|v| v.to_str().ok())
         .and_then(forwarded_for);
-    let from_headers = forwarded.or_else(|| {
+    forwarded.or_else(|| {
         let xff = headers.get("x-forwarded-for")?.to_str().ok()?;
         xff.split(',').next()?.trim().parse().ok()
-    });
-    if from_headers.is_some() {
-        return from_headers;
-    }
-    #[cfg(feature = "axum")]
-    if let Some(peer) = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
-        return Some(peer.0.ip());
-    }
-    #[cfg(not(feature = "axum"))]
-    let _ = extensions;
-    None
+    })
 }
 
 /// `ip` as text; an IPv4 address without the formatting machinery (the
@@ -204,7 +193,7 @@ mod tests {
             for (k, v) in headers {
                 map.append(*k, v.parse().unwrap());
             }
-            let got = client_address(&map, &http::Extensions::new()).map(|ip| ip.to_string());
+            let got = forwarded_client(&map).map(|ip| ip.to_string());
             assert_eq!(got.as_deref(), want, "{headers:?}");
         }
     }

@@ -397,11 +397,11 @@ async fn filtered_routes_make_no_spans() {
 }
 
 #[tokio::test]
-async fn public_endpoint_links_instead_of_parenting() {
+async fn an_untrusted_caller_is_a_link_not_a_parent() {
     let capture = Capture::new();
     let router = Router::new()
         .route("/in", get(|| async { "hi" }))
-        .layer(layer(&capture, "edge").public_endpoint(true));
+        .layer(layer(&capture, "edge").trust(o11y_http::Trust::None));
     let addr = serve(router).await;
     let tp = format!("00-{TID}-00f067aa0ba902b7-01");
     let (_, headers, _) = send(

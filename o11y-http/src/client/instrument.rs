@@ -16,6 +16,8 @@ use crate::{metrics::ClientMetrics, semconv as sc, tracer::Telemetry};
 #[derive(Clone)]
 pub(crate) struct Instrument {
     telemetry: Telemetry<ClientMetrics>,
+    /// Hosts that get `baggage`: exact names, `*.suffix`, or `*` for all.
+    baggage_hosts: Vec<String>,
 }
 
 /// A started CLIENT span.
@@ -29,7 +31,27 @@ impl Instrument {
     pub(crate) fn global() -> Self {
         Self {
             telemetry: Telemetry::global(ClientMetrics::global),
+            baggage_hosts: Vec::new(),
         }
+    }
+
+    pub(crate) fn add_baggage_hosts(&mut self, hosts: impl IntoIterator<Item = String>) {
+        let hosts = hosts.into_iter().map(|h| h.to_ascii_lowercase());
+        self.baggage_hosts.extend(hosts);
+    }
+
+    /// Whether `baggage` may be sent to `host`.
+    fn baggage_allowed(&self, host: Option<&str>) -> bool {
+        let Some(host) = host.map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        self.baggage_hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix('*') {
+                Some("") => true,
+                Some(suffix) => suffix.starts_with('.') && host.ends_with(suffix),
+                None => *allowed == host,
+            })
     }
 
     pub(crate) fn set_tracer_provider<P>(&mut self, provider: &P)
@@ -89,13 +111,17 @@ impl Instrument {
         let builder = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Client)
             .with_attributes(attrs);
-        let cx = self
-            .telemetry
-            .tracer
-            .get()
-            .start(builder, &Context::current());
+        let parent = Context::current();
+        let mut cx = self.telemetry.tracer.get().start(builder, &parent);
+        if !parent.span().span_context().is_valid() {
+            // A new trace, whose id the SDK drew at random (W3C Level 2 flag).
+            cx = o11y_core::propagation::mark_random_trace_id(&cx);
+        }
         if propagate {
             self.telemetry.propagator().inject_headers(&cx, headers);
+            if !self.baggage_allowed(uri.host()) {
+                headers.remove(o11y_core::propagation::BAGGAGE);
+            }
         }
         Call {
             cx,

@@ -104,6 +104,19 @@ impl ClientLayer {
     pub fn propagator(self, propagator: Propagator) -> Self {
         self.edit(|c| c.set_propagator(propagator))
     }
+
+    /// Sends W3C `baggage` to these hosts: exact names, `*.example.internal`
+    /// for a domain's hosts, or `*` for every host. By default baggage goes
+    /// nowhere, so what one service puts in it never reaches a third party;
+    /// trace context and the correlation id are sent to every host unless a
+    /// request carries [`NoPropagation`].
+    pub fn baggage_hosts<I, S>(self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.edit(|c| c.add_baggage_hosts(hosts.into_iter().map(Into::into)))
+    }
 }
 
 impl<S> Layer<S> for ClientLayer {

@@ -81,6 +81,18 @@ impl ClientMiddleware {
         self.instrument.set_propagator(propagator);
         self
     }
+
+    /// Sends W3C `baggage` to these hosts only; see
+    /// [`ClientLayer::baggage_hosts`](crate::ClientLayer::baggage_hosts).
+    pub fn baggage_hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.instrument
+            .add_baggage_hosts(hosts.into_iter().map(Into::into));
+        self
+    }
 }
 
 #[async_trait::async_trait]

@@ -5,18 +5,11 @@ use std::sync::Arc;
 
 use http::{HeaderName, request::Parts};
 
-use crate::{metrics::ServerMetrics, tracer::Telemetry};
+use super::Trust;
+use crate::{metrics::ServerMetrics, redact, tracer::Telemetry};
 
 type RouteFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 type FilterFn = dyn Fn(&Parts) -> bool + Send + Sync;
-
-/// Headers never recorded in clear, whatever the user asks to capture.
-const ALWAYS_REDACTED: [HeaderName; 4] = [
-    http::header::AUTHORIZATION,
-    http::header::COOKIE,
-    http::header::SET_COOKIE,
-    http::header::PROXY_AUTHORIZATION,
-];
 
 /// Everything a [`ServerLayer`] was told, shared by its services and their
 /// requests.
@@ -29,7 +22,9 @@ pub(crate) struct Config {
     /// Headers to record, with their attribute keys.
     pub(crate) capture: Vec<(HeaderName, opentelemetry::Key)>,
     pub(crate) redact: Vec<HeaderName>,
-    pub(crate) public_endpoint: bool,
+    /// Query parameters redacted besides the default list (lowercase).
+    pub(crate) redact_query: Vec<String>,
+    pub(crate) trust: Trust,
     pub(crate) traceresponse: bool,
     pub(crate) record_query: bool,
     pub(crate) body_sizes: bool,
@@ -43,6 +38,6 @@ impl Config {
 
     /// Whether header `name` is recorded as `[REDACTED]`.
     pub(crate) fn redacts(&self, name: &HeaderName) -> bool {
-        ALWAYS_REDACTED.contains(name) || self.redact.contains(name)
+        redact::header(name, &self.redact)
     }
 }

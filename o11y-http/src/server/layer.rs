@@ -10,7 +10,7 @@ use opentelemetry::{
 };
 use tower_layer::Layer;
 
-use super::{Server, config::Config};
+use super::{Server, Trust, config::Config};
 use crate::{metrics::ServerMetrics, tracer::Telemetry};
 
 /// Traces every request of the wrapped service. See the [crate] docs.
@@ -34,7 +34,7 @@ impl std::fmt::Debug for ServerLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerLayer")
             .field("skip_paths", &self.config.skip_paths)
-            .field("public_endpoint", &self.config.public_endpoint)
+            .field("trust", &self.config.trust)
             .finish_non_exhaustive()
     }
 }
@@ -56,7 +56,8 @@ impl ServerLayer {
             skip_paths: Vec::new(),
             capture: Vec::new(),
             redact: Vec::new(),
-            public_endpoint: false,
+            redact_query: Vec::new(),
+            trust: Trust::All,
             traceresponse: false,
             record_query: false,
             body_sizes: false,
@@ -128,8 +129,10 @@ impl ServerLayer {
     }
 
     /// Records these request headers as `http.request.header.<name>`.
-    /// `Authorization`, `Cookie`, `Set-Cookie`, `Proxy-Authorization` and the
-    /// [`redact`](Self::redact) list are recorded as `[REDACTED]`.
+    /// Secret headers ([`redact::REDACTED_HEADERS`](crate::redact::REDACTED_HEADERS),
+    /// any name containing one of
+    /// [`REDACTED_HEADER_PARTS`](crate::redact::REDACTED_HEADER_PARTS), and the
+    /// [`redact`](Self::redact) list) are recorded as `[REDACTED]`.
     pub fn capture_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
         let capture = names.into_iter().map(|name| {
             let key = format!("{}.{name}", crate::semconv::HTTP_REQUEST_HEADER);
@@ -139,15 +142,29 @@ impl ServerLayer {
         self.edit(|c| c.capture = capture)
     }
 
-    /// More headers never recorded in clear.
+    /// More headers never recorded in clear (added to the default list).
     pub fn redact(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.edit(|c| c.redact = names.into_iter().collect())
+        self.edit(|c| c.redact.extend(names))
     }
 
-    /// Public-endpoint mode: an incoming trace context becomes a link of a
-    /// new root span instead of its parent (for services facing the internet).
-    pub fn public_endpoint(self, public: bool) -> Self {
-        self.edit(|c| c.public_endpoint = public)
+    /// More query parameters whose values are recorded as `REDACTED` in
+    /// `url.query` (added to
+    /// [`redact::REDACTED_QUERY_PARAMS`](crate::redact::REDACTED_QUERY_PARAMS);
+    /// compared case-insensitively).
+    pub fn redact_query_params<I, S>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let names = names.into_iter().map(|n| n.as_ref().to_ascii_lowercase());
+        self.edit(|c| c.redact_query.extend(names))
+    }
+
+    /// How far callers are trusted (default [`Trust::All`]): an untrusted
+    /// caller's trace becomes a link of a new root span, its baggage is
+    /// dropped, and its forwarded headers are ignored. See [`Trust`].
+    pub fn trust(self, trust: Trust) -> Self {
+        self.edit(|c| c.trust = trust)
     }
 
     /// Adds a `traceresponse` header (W3C Trace Context Level 2) to responses.
@@ -162,7 +179,8 @@ impl ServerLayer {
         self.edit(|c| c.body_sizes = enabled)
     }
 
-    /// Records `url.query` (off by default: queries may hold secrets).
+    /// Records `url.query` (off by default: queries may hold secrets), with
+    /// the values of secret parameters as `REDACTED`.
     pub fn record_query(self, enabled: bool) -> Self {
         self.edit(|c| c.record_query = enabled)
     }

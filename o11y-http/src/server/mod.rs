@@ -7,8 +7,10 @@ mod config;
 mod future;
 mod layer;
 mod service;
+mod trust;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::ServerLayer;
 pub use service::Server;
+pub use trust::{InvalidNetwork, Network, Trust};

@@ -18,8 +18,9 @@ use opentelemetry::{
 };
 use tower_service::Service;
 
-use super::{ResponseFuture, body::Traced, config::Config};
-use crate::semconv as sc;
+use super::{ResponseFuture, body::Traced, config::Config, trust};
+use crate::{redact, semconv as sc};
+use opentelemetry::baggage::BaggageExt;
 
 /// The service made by [`ServerLayer`](super::ServerLayer).
 #[derive(Clone)]
@@ -100,14 +101,18 @@ fn start<B: http_body::Body>(
 ) -> Traced {
     let start = Instant::now();
     let telemetry = &config.telemetry;
-    let extracted = telemetry.propagator().extract_headers(req.headers());
+    let mut extracted = telemetry.propagator().extract_headers(req.headers());
+    let trusted = config.trust.trusts(req);
+    if !trusted && !extracted.baggage().is_empty() {
+        extracted = extracted.with_cleared_baggage();
+    }
     let method = sc::method(req.method());
     // Shared by the span and the metrics (cloning it copies no text).
     let route = custom_route
         .map(|r| StringValue::from(Arc::<str>::from(r)))
         .or_else(|| matched_path(req));
     let remote = extracted.span().span_context().clone();
-    let public = config.public_endpoint && remote.is_valid();
+    let public = !trusted && remote.is_valid();
     // The correlation id the request brings: a stored one (it differs from
     // the caller's trace id), or, for a public endpoint whose trace
     // restarts, the caller's trace id.
@@ -120,7 +125,7 @@ fn start<B: http_body::Body>(
         Some(route) => [method, " ", route.as_str()].concat().into(),
         None => method.into(),
     };
-    let mut attributes = request_attributes(config, req, method, route.as_ref());
+    let mut attributes = request_attributes(config, req, method, route.as_ref(), trusted);
     if let Some(id) = &carried {
         attributes.push(KeyValue::new(sc::CORRELATION_ID, id));
     }
@@ -215,17 +220,19 @@ fn request_attributes<B>(
     req: &Request<B>,
     method: &'static str,
     route: Option<&StringValue>,
+    trusted: bool,
 ) -> Vec<KeyValue> {
     let (uri, headers) = (req.uri(), req.headers());
     let mut attrs = Vec::with_capacity(12);
     attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method));
-    attrs.push(KeyValue::new(sc::URL_PATH, uri.path().to_owned()));
+    attrs.push(KeyValue::new(sc::URL_PATH, redact::path(uri.path())));
     attrs.push(KeyValue::new(sc::URL_SCHEME, sc::scheme(uri)));
     if let Some(route) = route {
         attrs.push(KeyValue::new(sc::HTTP_ROUTE, route.clone()));
     }
     if let Some(query) = uri.query().filter(|_| config.record_query) {
-        attrs.push(KeyValue::new(sc::URL_QUERY, query.to_owned()));
+        let query = redact::query(query, &config.redact_query);
+        attrs.push(KeyValue::new(sc::URL_QUERY, query));
     }
     let host = headers
         .get(http::header::HOST)
@@ -237,7 +244,8 @@ fn request_attributes<B>(
             attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
         }
     }
-    if let Some(client) = sc::client_address(headers, req.extensions()) {
+    let forwarded = trusted.then(|| sc::forwarded_client(headers)).flatten();
+    if let Some(client) = forwarded.or_else(|| trust::peer(req)) {
         attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, sc::ip_text(client)));
     }
     let user_agent = headers.get(http::header::USER_AGENT);

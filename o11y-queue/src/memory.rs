@@ -230,6 +230,27 @@ impl Transport for MemoryTransport {
         }
     }
 
+    fn lease(&self) -> Option<Duration> {
+        Some(self.inner.visibility)
+    }
+
+    async fn extend(
+        &self,
+        destination: &str,
+        delivery: &Delivery<MemoryReceipt>,
+    ) -> Result<(), TransportError> {
+        let mut queues = self.lock();
+        let in_flight = queues.get_mut(destination).and_then(|q| {
+            q.waiting
+                .iter_mut()
+                .find(|(_, e, in_flight)| *in_flight && e.id == delivery.receipt.0)
+        });
+        if let Some((due, _, _)) = in_flight {
+            *due = Instant::now() + self.inner.visibility;
+        }
+        Ok(())
+    }
+
     async fn ack(
         &self,
         destination: &str,

@@ -142,6 +142,28 @@ pub trait Transport: Send + Sync + 'static {
         reason: &str,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
 
+    /// How long a received delivery stays reserved for its consumer before
+    /// the broker hands it out again (the SQS visibility timeout, the Redis
+    /// claim idle time), when there is such a limit. A consumer whose
+    /// handler runs longer than half of it [`extend`](Self::extend)s the
+    /// reservation every half lease, so a slow handler is not processed
+    /// twice at once. `None` (the default): no limit to extend.
+    fn lease(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Reserves `delivery` for another [`lease`](Self::lease) from now
+    /// (`ChangeMessageVisibility` on SQS, an `XCLAIM` by the same consumer
+    /// on Redis Streams, the consumer's heartbeat on Redis lists).
+    fn extend(
+        &self,
+        destination: &str,
+        delivery: &Delivery<Self::Receipt>,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        let _ = (destination, delivery);
+        async { Ok(()) }
+    }
+
     /// Hands an unsettled delivery back to the broker for redelivery now,
     /// without waiting for its redelivery timeout: what a consumer does with
     /// the deliveries whose handler was still running at its shutdown

@@ -43,7 +43,7 @@ impl<T: Transport, B: BatchHandler> Processor<T, B> {
         // The call inside the caught future: see `Processor::handle`.
         let held = Held::new(&self.unsettled, deliveries);
         let run = AssertUnwindSafe(async { self.handler.call(incoming).await }).catch_unwind();
-        let outcome = run.with_context(cx.clone()).await;
+        let outcome = self.leased(held.get(), run.with_context(cx.clone())).await;
         let mut deliveries = held.finish();
         let mut failed_only = None;
         let error = match outcome {

@@ -2,12 +2,17 @@
 
 use std::{
     borrow::Cow,
+    future::Future,
     panic::AssertUnwindSafe,
+    pin::pin,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
-use futures_util::FutureExt as _;
+use futures_util::{
+    FutureExt as _,
+    future::{Either, select},
+};
 use o11y_core::CorrelationContextExt;
 use opentelemetry::{
     Context, KeyValue,
@@ -68,7 +73,7 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         // synchronous part of a closure is a failed attempt too, and that
         // part runs inside the CONSUMER span's context like the rest.
         let run = AssertUnwindSafe(async { self.handler.call(incoming).await }).catch_unwind();
-        let outcome = run.with_context(cx.clone()).await;
+        let outcome = self.leased(held.get(), run.with_context(cx.clone())).await;
         // Always the one delivery held above.
         let delivery = held.finish().pop()?;
         let (error, reason) = match outcome {
@@ -85,6 +90,33 @@ impl<T: Transport, H: Handler> Processor<T, H> {
 }
 
 impl<T: Transport, H> Processor<T, H> {
+    /// Runs `work`, extending the lease of `deliveries` every half
+    /// [`Transport::lease`] while it runs.
+    pub(super) async fn leased<F: Future>(
+        &self,
+        deliveries: &[Delivery<T::Receipt>],
+        work: F,
+    ) -> F::Output {
+        let Some(lease) = self.transport.lease().filter(|l| !l.is_zero()) else {
+            return work.await;
+        };
+        let keep = async {
+            loop {
+                tokio::time::sleep(lease / 2).await;
+                for d in deliveries {
+                    if let Err(e) = self.transport.extend(&self.destination, d).await {
+                        tracing::warn!(error = %e, "could not extend a delivery's lease");
+                    }
+                }
+            }
+        };
+        let (work, keep) = (pin!(work), pin!(keep));
+        match select(work, keep).await {
+            Either::Left((out, _)) => out,
+            Either::Right(((), work)) => work.await,
+        }
+    }
+
     pub(super) fn extract(&self, delivery: &Delivery<T::Receipt>) -> Extracted {
         let propagator = &*self.settings.instrumentation.propagator;
         carriage::extract(propagator, &delivery.message)

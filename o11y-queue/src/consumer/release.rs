@@ -64,6 +64,10 @@ impl<'a, R> Held<'a, R> {
         }
     }
 
+    pub(super) fn get(&self) -> &[Delivery<R>] {
+        &self.deliveries
+    }
+
     /// The handler finished: the deliveries go on to be settled.
     pub(super) fn finish(mut self) -> Vec<Delivery<R>> {
         mem::take(&mut self.deliveries)

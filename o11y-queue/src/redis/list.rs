@@ -473,6 +473,30 @@ impl Transport for RedisListTransport {
             .collect())
     }
 
+    fn lease(&self) -> Option<Duration> {
+        Some(self.inner.options.claim_idle)
+    }
+
+    /// The consumer's heartbeat, so that a consumer whose every slot is
+    /// busy with slow handlers (and so does not receive) is not taken for
+    /// dead.
+    async fn extend(
+        &self,
+        destination: &str,
+        _delivery: &Delivery<RedisListReceipt>,
+    ) -> Result<(), TransportError> {
+        let me = &self.inner.consumer;
+        let ttl = millis(self.inner.options.claim_idle).max(1);
+        redis::cmd("SET")
+            .arg(format!("{destination}:alive:{me}"))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl)
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(|e| err("extend", destination, e))
+    }
+
     async fn ack(
         &self,
         destination: &str,

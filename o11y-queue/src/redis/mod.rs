@@ -324,6 +324,29 @@ impl Transport for RedisTransport {
         self.ack_ids(destination, &ids).await
     }
 
+    fn lease(&self) -> Option<Duration> {
+        Some(self.inner.options.claim_idle)
+    }
+
+    /// `XCLAIM` by this same consumer: the entry's idle time starts again
+    /// (`JUSTID`: its delivery count stays).
+    async fn extend(
+        &self,
+        destination: &str,
+        delivery: &Delivery<RedisReceipt>,
+    ) -> Result<(), TransportError> {
+        redis::cmd("XCLAIM")
+            .arg(destination)
+            .arg(&self.inner.options.group)
+            .arg(&self.inner.consumer)
+            .arg(0)
+            .arg(&delivery.receipt.0)
+            .arg("JUSTID")
+            .query_async::<()>(&mut self.inner.conn.clone())
+            .await
+            .map_err(|e| err("extend", destination, e))
+    }
+
     async fn retry(
         &self,
         destination: &str,

@@ -137,10 +137,18 @@ impl SqsTransport {
                     seconds.to_string(),
                 );
             }
-            let out = create.send().await;
-            out.map_err(|e| err("create_queue", name, e))?
-                .queue_url()
-                .map(str::to_owned)
+            match create.send().await {
+                Ok(out) => out.queue_url().map(str::to_owned),
+                // It exists with other attributes (another retention): used
+                // as it is.
+                Err(e) if retention.is_some() => {
+                    let out = self.client.get_queue_url().queue_name(name).send().await;
+                    out.map_err(|_| err("create_queue", name, e))?
+                        .queue_url()
+                        .map(str::to_owned)
+                }
+                Err(e) => return Err(err("create_queue", name, e)),
+            }
         } else {
             let out = self.client.get_queue_url().queue_name(name).send().await;
             out.map_err(|e| err("get_queue_url", name, e))?
@@ -330,6 +338,29 @@ impl Transport for SqsTransport {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+
+    /// The visibility timeout set in [`SqsOptions`], when set (the queue's
+    /// own is not known: set it to have slow handlers' messages extended).
+    fn lease(&self) -> Option<Duration> {
+        self.options.visibility_timeout
+    }
+
+    async fn extend(
+        &self,
+        destination: &str,
+        delivery: &Delivery<SqsReceipt>,
+    ) -> Result<(), TransportError> {
+        let lease = self.options.visibility_timeout.unwrap_or_default();
+        self.client
+            .change_message_visibility()
+            .queue_url(&delivery.receipt.queue_url)
+            .receipt_handle(&delivery.receipt.handle)
+            .visibility_timeout(options::seconds(lease, 43_200))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| err("extend", destination, e))
     }
 
     async fn retry(

@@ -91,7 +91,8 @@ macro_rules! suite {
             sync_and_async_panics_are_failed_attempts,
             batch_panics_are_failed_attempts,
             shutdown_deadline_releases_unfinished_work,
-            batch_settles_per_message_when_told_which_failed
+            batch_settles_per_message_when_told_which_failed,
+            slow_handler_keeps_its_lease
         );
     };
     (@case $harness:expr, $($case:ident),+) => {

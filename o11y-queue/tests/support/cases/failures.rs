@@ -263,3 +263,41 @@ pub async fn shutdown_deadline_releases_unfinished_work<H: Harness>(_: &H, t: H:
     let again = receive_one(&t, &q).await;
     assert_eq!(&again.payload[..], b"stuck", "released, handed out again");
 }
+
+/// A handler slower than the broker's redelivery time (the harnesses use
+/// 1 s) is not processed twice at once: the consumer extends the lease
+/// while it runs. Two handler slots, so a redelivery would be picked up.
+pub async fn slow_handler_keeps_its_lease<H: Harness>(_: &H, t: H::T) {
+    let q = unique_queue("slow");
+    let (capture, provider) = fixture();
+    producer(t.clone(), &provider)
+        .publish(&q, "slow")
+        .await
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = move |m: Incoming| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(m.attempt);
+            // Work that outlasts the lease more than twice.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            Ok::<_, String>(())
+        }
+    };
+    let running = spawn(
+        consumer(t.clone(), &provider).with_concurrency(2),
+        &q,
+        handler,
+    );
+    assert_eq!(recv(&mut rx).await, 1);
+    let p = format!("process {q}");
+    let spans = wait_spans(&capture, move |s| s.named(&p).len() == 1).await;
+    running.stop().await;
+    assert!(
+        rx.try_recv().is_err(),
+        "handled once, never redelivered meanwhile"
+    );
+    let span = spans.find(&format!("process {q}"));
+    assert_eq!(attr(span, semconv::OUTCOME), "ack");
+    assert!(t.receive(&q, 10).await.unwrap().is_empty(), "acked");
+}

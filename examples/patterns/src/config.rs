@@ -20,6 +20,8 @@ pub const SERVICE_B_URL: &str = "SERVICE_B_URL";
 pub const SERVICE_C_URL: &str = "SERVICE_C_URL";
 /// How long one outbound call may take, in milliseconds (default 1000).
 pub const CALL_TIMEOUT_MS: &str = "CALL_TIMEOUT_MS";
+/// The queue service C processes (default `jobs`).
+pub const JOBS_QUEUE: &str = "JOBS_QUEUE";
 
 /// A setting that cannot be used; names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +45,15 @@ pub struct Config {
     pub service_c: String,
     /// How long one outbound call may take.
     pub call_timeout: Duration,
+    /// The queue service C processes.
+    pub jobs_queue: String,
     /// Where spans go.
     pub telemetry: Telemetry,
 }
 
 impl Config {
-    /// Reads [`PORT`] (default `default_port`), [`HOST`], the peer URLs and
-    /// [`CALL_TIMEOUT_MS`]; telemetry is the global one `#[o11y::main]`
+    /// Reads [`PORT`] (default `default_port`), [`HOST`], the peer URLs,
+    /// [`CALL_TIMEOUT_MS`] and [`JOBS_QUEUE`]; telemetry is the global one `#[o11y::main]`
     /// installed.
     pub fn from_env(default_port: u16) -> Result<Self, ConfigError> {
         Self::from_lookup(default_port, |name| std::env::var(name).ok())
@@ -74,6 +78,10 @@ impl Config {
             service_b: url(&lookup, SERVICE_B_URL, "http://127.0.0.1:8082")?,
             service_c: url(&lookup, SERVICE_C_URL, "http://127.0.0.1:8083")?,
             call_timeout: Duration::from_millis(timeout),
+            jobs_queue: lookup(JOBS_QUEUE)
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty())
+                .unwrap_or_else(|| "jobs".to_owned()),
             telemetry: Telemetry::global(),
         })
     }

@@ -33,8 +33,8 @@ pub mod service_c;
 
 pub use call::{CallError, Peer};
 pub use config::{
-    CALL_TIMEOUT_MS, Config, ConfigError, HOST, PORT, SERVICE_A_URL, SERVICE_B_URL, SERVICE_C_URL,
-    Telemetry,
+    CALL_TIMEOUT_MS, Config, ConfigError, HOST, JOBS_QUEUE, PORT, SERVICE_A_URL, SERVICE_B_URL,
+    SERVICE_C_URL, Telemetry,
 };
 pub use failure::Failure;
 use failure::failed;

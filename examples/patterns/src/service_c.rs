@@ -6,7 +6,7 @@
 //! | `GET /circular` | calls A's `/call/c`, which calls C's `/process`: C twice in one trace |
 //! | `GET /error`, `/auth-error`, `/rate-limit-error`, `/dependency-error` | fail: 500, 401, 429, 502 |
 //!
-//! [`consume_jobs`] processes the [`JOBS`] queue.
+//! [`consume_jobs`] processes the jobs queue ([`Config::jobs_queue`]).
 
 use std::time::Duration;
 
@@ -20,9 +20,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{Config, Failure, Peer};
-
-/// The queue of jobs service C processes.
-pub const JOBS: &str = "jobs";
 
 /// The longest `delay_ms` honoured.
 const MAX_DELAY: Duration = Duration::from_secs(10);
@@ -69,7 +66,7 @@ async fn circular(State(c): State<C>) -> Result<Json<Value>, Failure> {
     Ok(Json(json!({ "a": answer })))
 }
 
-/// Processes jobs from [`JOBS`] until `shutdown` completes. Each job runs in
+/// Processes jobs from [`Config::jobs_queue`] until `shutdown` completes. Each job runs in
 /// the trace of whoever published it, or in a new trace when the message
 /// carries no usable context (a producer without tracing, a corrupt
 /// envelope): it is processed either way.
@@ -79,7 +76,9 @@ pub async fn consume_jobs<T: Transport>(
     shutdown: impl Future<Output = ()>,
 ) {
     let consumer = config.telemetry.consumer(transport);
-    consumer.run_until(JOBS, handle_job, shutdown).await;
+    consumer
+        .run_until(&config.jobs_queue, handle_job, shutdown)
+        .await;
 }
 
 async fn handle_job(job: Incoming) -> Result<(), std::convert::Infallible> {

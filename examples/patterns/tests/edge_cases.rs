@@ -293,6 +293,7 @@ async fn c8_messages_without_usable_context_start_new_traces_and_are_not_lost() 
             .await;
         })
     };
+    let queue = stack.c_config.jobs_queue.clone();
     let jobs: [&[u8]; 3] = [
         b"{\"job\":\"from a producer without tracing\"}",
         b"o11y-envelope/1\n{not json\n{\"job\":\"corrupt envelope\"}",
@@ -300,7 +301,7 @@ async fn c8_messages_without_usable_context_start_new_traces_and_are_not_lost() 
     ];
     for job in jobs {
         transport
-            .publish(service_c::JOBS, Message::new(job.to_vec()))
+            .publish(&queue, Message::new(job.to_vec()))
             .await
             .unwrap();
     }
@@ -312,7 +313,7 @@ async fn c8_messages_without_usable_context_start_new_traces_and_are_not_lost() 
     let cx = o11y::opentelemetry::Context::new().with_span(span);
     let traced = cx.span().span_context().trace_id();
     producer
-        .publish_with_context(&cx, service_c::JOBS, "{\"job\":\"traced\"}")
+        .publish_with_context(&cx, &queue, "{\"job\":\"traced\"}")
         .await
         .unwrap();
     let consumed = support::wait_until(&stack.capture, |s| {
@@ -353,12 +354,8 @@ async fn c8_messages_without_usable_context_start_new_traces_and_are_not_lost() 
     assert_eq!(processed.len(), 2, "{}", consumed.render_tree());
     assert_eq!(kept.len(), 1, "{}", consumed.render_tree());
     assert!(processed[0] != processed[1] && !processed.contains(&kept[0]));
-    assert!(transport.is_empty(service_c::JOBS));
-    assert_eq!(
-        transport.len(&format!("{}.dlq", service_c::JOBS)),
-        1,
-        "not lost"
-    );
+    assert!(transport.is_empty(&queue));
+    assert_eq!(transport.len(&format!("{queue}.dlq")), 1, "not lost");
     let new_traces = processed;
     for trace in new_traces.iter().chain([&traced]) {
         let lines = support::logs().of_trace(*trace);

@@ -10,14 +10,14 @@ use std::{
         Arc,
         atomic::{AtomicU32, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use axum::{Router, http::StatusCode, routing::post};
 use o11y::{queue::AnyTransport, testing::Capture};
 use shop::{gateway, notifications, orders, users, validator};
 
-use crate::stack::{StartError, telemetry};
+use crate::stack::{StartError, telemetry, unique};
 
 /// Base URLs and queue names of the running shop.
 pub struct Shop {
@@ -42,15 +42,6 @@ async fn serve(router: Router) -> Result<String, StartError> {
         .map_err(|e| StartError::new(e.to_string()))?;
     tokio::spawn(shop::serve(listener, router, std::future::pending()));
     Ok(format!("http://{addr}"))
-}
-
-/// Queue names no earlier run left messages in.
-fn unique(name: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let salt = (nanos ^ u128::from(std::process::id())) & 0xff_ffff;
-    format!("{name}-{salt:06x}")
 }
 
 /// A webhook answering 503 to its first two calls, then 200.

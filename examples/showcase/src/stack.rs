@@ -98,6 +98,15 @@ async fn bind() -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
     Ok((listener, addr))
 }
 
+/// A queue name no earlier run left messages in.
+pub(crate) fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let salt = (nanos ^ u128::from(std::process::id())) & 0xff_ffff;
+    format!("{name}-{salt:06x}")
+}
+
 /// The broker URL for `--transport`, from `QUEUE_URL` or the local default.
 fn queue_url(name: &str) -> Option<String> {
     std::env::var(o11y::queue::QUEUE_URL).ok().or(match name {
@@ -128,6 +137,7 @@ impl Stack {
                 service_b: url(b.1),
                 service_c: url(c.1),
                 call_timeout: CALL_TIMEOUT,
+                jobs_queue: unique("jobs"),
                 telemetry: Telemetry::with_tracer_provider(provider),
             })
         };

@@ -116,6 +116,7 @@ pub async fn start() -> Stack {
         service_b: url(b.1),
         service_c: url(c.1),
         call_timeout: CALL_TIMEOUT,
+        jobs_queue: "jobs".to_owned(),
         telemetry: Telemetry::with_tracer_provider(capture.provider(name)),
     };
     let c_config = config("service-c", c.1);

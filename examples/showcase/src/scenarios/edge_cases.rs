@@ -399,6 +399,7 @@ fn c8<'a>(stack: &'a Stack, _: &'a Logs) -> BoxFuture<'a, Outcome> {
         settle(
             async {
                 let transport = stack.transport.clone();
+                let queue = stack.c_config.jobs_queue.clone();
                 let jobs: [&[u8]; 3] = [
                 b"{\"job\":\"from a producer without tracing\"}",
                 b"o11y-envelope/1\n{\"traceparent\":\"00-zz-zz-01\"}\n{\"job\":\"bad context\"}",
@@ -406,7 +407,7 @@ fn c8<'a>(stack: &'a Stack, _: &'a Logs) -> BoxFuture<'a, Outcome> {
             ];
                 for job in jobs {
                     transport
-                        .publish(service_c::JOBS, Message::new(job.to_vec()))
+                        .publish(&queue, Message::new(job.to_vec()))
                         .await
                         .map_err(|e| e.to_string())?;
                 }
@@ -415,7 +416,7 @@ fn c8<'a>(stack: &'a Stack, _: &'a Logs) -> BoxFuture<'a, Outcome> {
                     Telemetry::with_tracer_provider(provider.clone()).producer(transport.clone());
                 let cx = Context::new().with_span(provider.tracer("showcase").start("place order"));
                 producer
-                    .publish_with_context(&cx, service_c::JOBS, "{\"job\":\"traced\"}")
+                    .publish_with_context(&cx, &queue, "{\"job\":\"traced\"}")
                     .await
                     .map_err(|e| e.to_string())?;
                 cx.span().end();
@@ -463,8 +464,7 @@ fn c8<'a>(stack: &'a Stack, _: &'a Logs) -> BoxFuture<'a, Outcome> {
                 })();
                 notes.push(format!(
                     "transport {}: the corrupt envelope is kept in {}.dlq",
-                    stack.transport_name,
-                    service_c::JOBS
+                    stack.transport_name, queue
                 ));
                 let shown = Spans(
                     seen.iter()

@@ -332,7 +332,8 @@ async fn rabbitmq_deleted_retry_queue_leaves_the_message_redeliverable() {
         .await
         .unwrap();
     let channel = admin.create_channel().await.unwrap();
-    let retry_queue = format!("{q}.retry");
+    // Both retries wait 20 ms: one retry queue, `{q}.retry.20ms`.
+    let retry_queue = format!("{q}.retry.20ms");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // Attempt 1 fails (the retry queue is declared and used); attempt 2
     // deletes the retry queue, then fails; attempt 3 succeeds.
@@ -355,7 +356,7 @@ async fn rabbitmq_deleted_retry_queue_leaves_the_message_redeliverable() {
     let consumer = Consumer::new(t.clone())
         .with_tracer_provider(&provider)
         .with_retry(
-            RetryPolicy::new(5).with_backoff(Duration::from_millis(20), Duration::from_millis(50)),
+            RetryPolicy::new(5).with_backoff(Duration::from_millis(20), Duration::from_millis(20)),
         );
     let queue = q.clone();
     let running = tokio::spawn(async move {
@@ -398,4 +399,69 @@ async fn rabbitmq_deleted_retry_queue_leaves_the_message_redeliverable() {
         "acked, nothing left"
     );
     let _ = admin.close(200, "done").await;
+}
+
+/// A short backoff does not wait behind a longer one: message A fails on
+/// its 5th attempt (backoff 16 × 200 ms), then B on its 1st (200 ms); B
+/// comes back first. With one retry queue and per-message TTLs, B would
+/// wait at the head-blocked queue until A expired.
+#[cfg(feature = "amqp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_short_backoff_does_not_wait_behind_a_long_one() {
+    use o11y_queue::{AMQP_ATTEMPT_HEADER, Message};
+
+    let Some(t) = connect_or_skip(&rabbit::Amqp, "rabbitmq retry ordering").await else {
+        return;
+    };
+    let q = unique_queue("backoffs");
+    let a = Message::new("a").with_header(AMQP_ATTEMPT_HEADER, "5");
+    t.publish(&q, a).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (first_failed_tx, first_failed) = oneshot::channel::<()>();
+    let first_failed_tx = Mutex::new(Some(first_failed_tx));
+    let handler = move |m: Incoming| {
+        let body = String::from_utf8_lossy(&m.payload).into_owned();
+        let _ = tx.send((body.clone(), m.attempt));
+        if let Some(tx) = first_failed_tx.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        let fail = (body == "a" && m.attempt == 5) || (body == "b" && m.attempt == 1);
+        async move {
+            if fail {
+                Err("again".to_owned())
+            } else {
+                Ok(())
+            }
+        }
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let consumer = Consumer::new(t.clone()).with_retry(
+        RetryPolicy::new(10).with_backoff(Duration::from_millis(200), Duration::from_secs(10)),
+    );
+    let queue = q.clone();
+    let running = tokio::spawn(async move {
+        consumer
+            .run_until(&queue, handler, async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    // B is published once A is in its (long) retry.
+    tokio::time::timeout(support::PATIENCE, first_failed)
+        .await
+        .unwrap()
+        .unwrap();
+    Producer::new(t.clone()).publish(&q, "b").await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let next = tokio::time::timeout(support::PATIENCE, rx.recv())
+            .await
+            .expect("every attempt in time")
+            .unwrap();
+        seen.push(next);
+    }
+    let _ = stop.send(());
+    running.await.unwrap();
+    let order: Vec<(&str, u32)> = seen.iter().map(|(b, n)| (b.as_str(), *n)).collect();
+    assert_eq!(order, [("a", 5), ("b", 1), ("b", 2), ("a", 6)]);
 }

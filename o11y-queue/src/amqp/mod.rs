@@ -12,8 +12,9 @@
 //! ([`AmqpOptions::prefetch`]); whatever is unacked when a consumer stops or
 //! its connection drops is requeued by the broker. A retry republishes the
 //! message, with its attempt raised in `x-o11y-attempt`, to
-//! `{destination}.retry`, a queue whose per-message TTL dead-letters it back
-//! to the destination after the backoff; then the original is acked. Dead
+//! `{destination}.retry.{n}ms`, one queue per backoff delay whose TTL
+//! dead-letters it back to the destination after `n` ms (so a short backoff
+//! never waits behind a longer one); then the original is acked. Dead
 //! letters go to `{destination}.dlq`. When the retry or dead-letter publish
 //! fails, the original is nacked with requeue: it comes back (counted), it
 //! is never left unacked holding a prefetch slot.
@@ -170,24 +171,20 @@ impl AmqpTransport {
         let link = self.inner.links.get().await?;
         self.declare(&link, queue, self.destination_arguments())
             .await?;
-        self.send(&link, operation, queue, message, None).await
+        self.send(&link, operation, queue, message).await
     }
 
-    /// Publishes to `queue` on the default exchange (`mandatory`, expiring
-    /// after `ttl` if given) and waits for the confirm, bounded.
+    /// Publishes to `queue` on the default exchange (`mandatory`) and waits
+    /// for the confirm, bounded.
     async fn send(
         &self,
         link: &Link,
         operation: &'static str,
         queue: &str,
         message: &Message,
-        ttl: Option<Duration>,
     ) -> Result<String, TransportError> {
         let id = o11y_core::CorrelationId::generate().as_str().to_owned();
-        let mut props = convert::properties(message, &id);
-        if let Some(ttl) = ttl {
-            props = props.with_expiration(ShortString::from(ttl.as_millis().max(1).to_string()));
-        }
+        let props = convert::properties(message, &id);
         let options = BasicPublishOptions {
             mandatory: true,
             ..BasicPublishOptions::default()
@@ -225,10 +222,20 @@ impl AmqpTransport {
         }
     }
 
-    /// The queue holding retries of `destination` until their TTL sends them back.
-    async fn retry_queue(&self, link: &Link, destination: &str) -> Result<String, TransportError> {
-        let name = format!("{destination}.retry");
+    /// The queue holding retries of `destination` for `delay`, then
+    /// dead-lettering them back to it: one queue per delay, its TTL the
+    /// queue's own, so a short backoff never waits behind a longer one (a
+    /// per-message TTL only expires at the head of its queue).
+    async fn retry_queue(
+        &self,
+        link: &Link,
+        destination: &str,
+        delay: Duration,
+    ) -> Result<String, TransportError> {
+        let ms = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX).max(1);
+        let name = format!("{destination}.retry.{ms}ms");
         let mut args = FieldTable::default();
+        args.insert(ShortString::from("x-message-ttl"), AMQPValue::LongUInt(ms));
         args.insert(
             ShortString::from("x-dead-letter-exchange"),
             AMQPValue::LongString(LongString::from("")),
@@ -253,10 +260,8 @@ impl AmqpTransport {
             return self.send_to("retry", destination, message).await.map(drop);
         }
         let link = self.inner.links.get().await?;
-        let queue = self.retry_queue(&link, destination).await?;
-        self.send(&link, "retry", &queue, message, Some(delay))
-            .await
-            .map(drop)
+        let queue = self.retry_queue(&link, destination, delay).await?;
+        self.send(&link, "retry", &queue, message).await.map(drop)
     }
 
     /// Puts the original back in its queue after a failed retry or dead

@@ -154,3 +154,68 @@ async fn a_failed_dead_letter_add_does_not_ack() {
         .unwrap();
     assert_eq!(pending.0, 0, "acked once the add worked");
 }
+
+/// Consumers left by earlier processes leave the group once idle with
+/// nothing pending; one still holding an entry stays (removing it would
+/// drop the entry from the pending list).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_consumers_with_nothing_pending_leave_the_group() {
+    use o11y_queue::{Message, Transport};
+
+    let Some(t0) = support::connect_or_skip(&Redis, "idle_consumers_leave_the_group").await else {
+        return;
+    };
+    let mut conn = raw().await;
+    let q = support::unique_queue("forget");
+    t0.publish(&q, Message::new("held")).await.unwrap();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&q)
+        .arg("o11y")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg(&q)
+        .arg("o11y")
+        .arg("ghost")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("o11y")
+        .arg("busy")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(&q)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let options = RedisOptions::default()
+        .with_block(Duration::from_millis(100))
+        .with_forget_idle_consumers(Duration::ZERO);
+    let t = RedisTransport::connect(&url(), options).await.unwrap();
+    assert!(t.receive(&q, 1).await.unwrap().is_empty());
+    let info: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(&q)
+        .arg("o11y")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let names: std::collections::BTreeSet<String> = info
+        .iter()
+        .filter_map(|c| match c.get("name") {
+            Some(redis::Value::BulkString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            Some(redis::Value::SimpleString(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(names.contains("busy"), "{names:?}");
+    assert!(!names.contains("ghost"), "{names:?}");
+}

@@ -15,7 +15,9 @@
 //! deleted ([`RedisOptions::delete_acked`]: off when other groups read the
 //! stream) and every add is capped with `MAXLEN ~`
 //! ([`RedisOptions::max_len`], 1 000 000: past it Redis trims the oldest
-//! entries, read or not).
+//! entries, read or not). Consumers idle for
+//! [`RedisOptions::forget_idle_consumers`] with nothing pending (earlier
+//! processes: each start is a new consumer name) are removed from the group.
 //!
 //! # Delivery guarantees
 //! At least once. The attempt is the entry's delivery count in the group's
@@ -142,6 +144,7 @@ struct Inner {
     server: Option<(String, u16)>,
     groups: Mutex<HashSet<String>>,
     last_claim: Schedule,
+    last_forget: Schedule,
 }
 
 impl std::fmt::Debug for RedisTransport {
@@ -202,6 +205,7 @@ impl RedisTransport {
                 server,
                 groups: Mutex::new(HashSet::new()),
                 last_claim: Schedule::default(),
+                last_forget: Schedule::default(),
             }),
         })
     }

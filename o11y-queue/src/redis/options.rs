@@ -29,6 +29,10 @@ pub struct RedisOptions {
     /// set it above the largest backlog you expect (it is approximate:
     /// Redis trims whole nodes, a little past `n`).
     pub max_len: Option<usize>,
+    /// Consumers of the group idle this long with nothing pending are
+    /// removed from it (default 1 h): every process start is a new consumer
+    /// name, and the group would otherwise keep them all.
+    pub forget_idle_consumers: Duration,
 }
 
 impl Default for RedisOptions {
@@ -41,6 +45,7 @@ impl Default for RedisOptions {
             response_timeout: Duration::from_secs(5),
             delete_acked: true,
             max_len: Some(1_000_000),
+            forget_idle_consumers: Duration::from_secs(3600),
         }
     }
 }
@@ -67,6 +72,12 @@ impl RedisOptions {
     /// Sets the approximate cap of every stream (`None`: no cap).
     pub fn with_max_len(mut self, max_len: Option<usize>) -> Self {
         self.max_len = max_len;
+        self
+    }
+
+    /// Sets how long a consumer with nothing pending stays in the group.
+    pub fn with_forget_idle_consumers(mut self, idle: Duration) -> Self {
+        self.forget_idle_consumers = idle;
         self
     }
 

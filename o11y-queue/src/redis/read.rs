@@ -2,10 +2,29 @@
 
 use std::{collections::HashMap, sync::PoisonError};
 
+use std::time::Duration;
+
 use redis::Value;
 
 use super::{RedisReceipt, RedisTransport, entry, err, millis};
 use crate::{message::Delivery, transport::TransportError};
+
+/// How often a transport looks for idle consumers to forget.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// KEYS[1] = stream; ARGV = group, idle ms, this consumer. Removes every
+/// other consumer idle longer than that with no pending entry.
+const FORGET: &str = r"
+local gone = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[3] and f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    gone = gone + 1
+  end
+end
+return gone";
 
 impl RedisTransport {
     async fn ensure_group(&self, stream: &str) -> Result<(), TransportError> {
@@ -36,6 +55,27 @@ impl RedisTransport {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(stream.to_owned());
         Ok(())
+    }
+
+    /// Removes the group's consumers idle past `forget_idle_consumers` with
+    /// nothing pending (checked and removed in one script, so an entry read
+    /// meanwhile is never dropped with its consumer), at most once a minute.
+    async fn forget_idle_consumers(&self, stream: &str) -> Result<(), TransportError> {
+        if !self.inner.last_forget.due(stream, FORGET_EVERY) {
+            return Ok(());
+        }
+        let o = &self.inner.options;
+        redis::cmd("EVAL")
+            .arg(FORGET)
+            .arg(1)
+            .arg(stream)
+            .arg(&o.group)
+            .arg(millis(o.forget_idle_consumers))
+            .arg(&self.inner.consumer)
+            .query_async::<i64>(&mut self.inner.conn.clone())
+            .await
+            .map(drop)
+            .map_err(|e| err("receive", stream, e))
     }
 
     /// Whether it is time to look for abandoned or retried entries.
@@ -126,6 +166,7 @@ impl RedisTransport {
         max: usize,
     ) -> Result<Vec<Delivery<RedisReceipt>>, TransportError> {
         self.ensure_group(stream).await?;
+        self.forget_idle_consumers(stream).await?;
         if self.claim_due(stream) {
             let claimed = self.claim(stream, max).await?;
             if !claimed.is_empty() {

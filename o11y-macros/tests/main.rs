@@ -228,3 +228,47 @@ fn the_largest_deadline_neither_panics_nor_overflows() {
     assert_eq!(run_with_the_largest_deadline(), 7);
     assert_eq!(probe.state().shutdowns, 1);
 }
+
+/// The receiving end of a channel a blocking task waits on: the task stays
+/// busy until the test drops the sender.
+static STUCK: Mutex<Option<std::sync::mpsc::Receiver<()>>> = Mutex::new(None);
+
+fn stuck_blocking_task() {
+    let stuck = STUCK.lock().unwrap_or_else(PoisonError::into_inner).take();
+    tokio::task::spawn_blocking(move || stuck.map(|rx| rx.recv()));
+}
+
+#[o11y::main(builder = with_probe, shutdown_timeout_ms = 1000)]
+async fn run_with_a_stuck_blocking_task() -> u32 {
+    stuck_blocking_task();
+    1
+}
+
+#[o11y::main(builder = with_probe, shutdown_timeout_ms = 1000)]
+async fn panic_with_a_stuck_blocking_task() {
+    stuck_blocking_task();
+    panic!("crash");
+}
+
+#[test]
+fn a_stuck_blocking_task_holds_the_exit_a_bounded_time_also_after_a_panic() {
+    for panics in [false, true] {
+        let (_lock, probe) = case();
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        *STUCK.lock().unwrap_or_else(PoisonError::into_inner) = Some(stuck);
+        let start = std::time::Instant::now();
+        if panics {
+            assert!(std::panic::catch_unwind(panic_with_a_stuck_blocking_task).is_err());
+        } else {
+            assert_eq!(run_with_a_stuck_blocking_task(), 1);
+        }
+        let elapsed = start.elapsed();
+        drop(release);
+        // A correctness bound (the task would hold the exit forever), not a timing.
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "panics {panics}: {elapsed:?}"
+        );
+        assert_eq!(probe.state().shutdowns, 1);
+    }
+}

@@ -55,6 +55,54 @@ pub fn shutdown_timeout(guard: &Option<Guard>) -> std::time::Duration {
         .map_or(std::time::Duration::from_secs(5), Guard::shutdown_timeout)
 }
 
+/// `#[o11y::main]`'s runtime. Its shutdown waits for blocking tasks a
+/// bounded time on every way out: [`MainRuntime::shutdown`] after the body,
+/// and a quarter of the shutdown timeout when dropped by a panic (a plain
+/// drop would wait for them without limit).
+#[cfg(feature = "macros")]
+#[derive(Debug)]
+pub struct MainRuntime {
+    runtime: Option<tokio::runtime::Runtime>,
+    timeout: std::time::Duration,
+}
+
+#[cfg(feature = "macros")]
+impl MainRuntime {
+    /// Wraps the runtime the service's own `tokio` built.
+    pub fn new(runtime: tokio::runtime::Runtime, timeout: std::time::Duration) -> Self {
+        Self {
+            runtime: Some(runtime),
+            timeout,
+        }
+    }
+
+    /// Runs `future` to completion on the runtime.
+    #[allow(clippy::expect_used)]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        // Only `shutdown` (which takes `self`) and `drop` take it out.
+        self.runtime
+            .as_ref()
+            .expect("the runtime is there until shutdown")
+            .block_on(future)
+    }
+
+    /// Shuts the runtime down, waiting at most `timeout` for blocking tasks.
+    pub fn shutdown(mut self, timeout: std::time::Duration) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(timeout);
+        }
+    }
+}
+
+#[cfg(feature = "macros")]
+impl Drop for MainRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(self.timeout / 4);
+        }
+    }
+}
+
 /// How `#[o11y::main]`'s body ended, and the deadline of the stop that follows.
 #[cfg(feature = "macros")]
 #[derive(Debug)]

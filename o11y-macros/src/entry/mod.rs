@@ -4,12 +4,12 @@
 //! fn main() -> R {
 //!     let guard = o11y::__private::start_main(o11y::builder(service)...); // telemetry first
 //!     let timeout = o11y::__private::shutdown_timeout(&guard);
-//!     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+//!     let runtime = MainRuntime::new(tokio::runtime::Builder::new_multi_thread().enable_all().build(), timeout);
 //!     // the body, until it returns or SIGTERM/SIGINT stops it; one deadline starts then
 //!     let ended = runtime.block_on(o11y::__private::run_main(async move { body }, timeout));
-//!     runtime.shutdown_timeout(ended.runtime_timeout()); // tasks still running end their spans
+//!     runtime.shutdown(ended.runtime_timeout()); // tasks still running end their spans
 //!     ended.finish(guard) // flush within the deadline, then the output (or exit 128 + signal)
-//! } // a panic drops the runtime, then the guard, which flushes too
+//! } // a panic drops the runtime (a bounded wait too), then the guard, which flushes
 //! ```
 
 use proc_macro2::TokenStream;
@@ -88,15 +88,18 @@ fn expansion(args: &MainArgs, func: ItemFn) -> TokenStream {
             let __o11y_timeout = ::o11y::__private::shutdown_timeout(&__o11y_guard);
             let __o11y_body = async move #block;
             #[allow(clippy::expect_used)]
-            let __o11y_runtime = #runtime
-                .enable_all()
-                .build()
-                .expect("#[o11y::main]: building the tokio runtime failed");
+            let __o11y_runtime = ::o11y::__private::MainRuntime::new(
+                #runtime
+                    .enable_all()
+                    .build()
+                    .expect("#[o11y::main]: building the tokio runtime failed"),
+                __o11y_timeout,
+            );
             let __o11y_ended = __o11y_runtime.block_on(::o11y::__private::run_main(
                 __o11y_body,
                 __o11y_timeout,
             ));
-            __o11y_runtime.shutdown_timeout(__o11y_ended.runtime_timeout());
+            __o11y_runtime.shutdown(__o11y_ended.runtime_timeout());
             let __o11y_out: #output = __o11y_ended.finish(__o11y_guard);
             __o11y_out
         }

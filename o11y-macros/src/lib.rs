@@ -44,8 +44,9 @@ mod traced;
 /// `.with_graceful_shutdown(o11y::shutdown_signal())`, stop consumers on the
 /// same future); then it is dropped and the process exits with `128 +
 /// signal` (143 for SIGTERM) after the flush. The runtime's shutdown waits for
-/// blocking tasks a quarter of what is left at most, and traces, metrics and
-/// logs are flushed together within the rest.
+/// blocking tasks a quarter of what is left at most (a quarter of the
+/// timeout after a panic), and traces, metrics and logs are flushed together
+/// within the rest.
 ///
 /// If telemetry cannot start (for example a malformed `OTEL_*` variable), the
 /// service runs without it, its `tracing` layers (the JSON logs) still

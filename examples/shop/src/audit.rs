@@ -36,11 +36,7 @@ impl Config {
     /// Reads the variables.
     pub fn from_env() -> Result<Self, EnvError> {
         let table = env_or("AUDIT_TABLE", "audit_log");
-        let valid = table.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-            && table
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
+        if !is_table_name(&table) {
             return Err(EnvError {
                 name: "AUDIT_TABLE",
                 value: table,
@@ -52,6 +48,16 @@ impl Config {
             table,
         })
     }
+}
+
+/// Whether `name` can be written into SQL as a table name as it is: 1 to
+/// 63 lowercase letters, digits and `_`, not starting with a digit.
+fn is_table_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The database could not be used.
@@ -230,6 +236,31 @@ async fn find(State(store): State<Store>, Path(id): Path<i64>) -> Response {
         Err(e) => {
             tracing::error!(error = %e, "audit row not read");
             error(StatusCode::SERVICE_UNAVAILABLE, "audit log unavailable")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_table_name;
+
+    #[test]
+    fn only_plain_table_names_reach_the_sql() {
+        for good in ["audit_log", "_t", "shop_a4_12_345"] {
+            assert!(is_table_name(good), "{good}");
+        }
+        let long = "a".repeat(64);
+        for bad in [
+            "",
+            "1abc",
+            "Audit",
+            "audit log",
+            "t;drop table x",
+            "t\"",
+            "é",
+            &long,
+        ] {
+            assert!(!is_table_name(bad), "{bad}");
         }
     }
 }

@@ -380,6 +380,26 @@ impl Transport for AnyTransport {
         settle!(self, delivery, "dead_letter", destination, t, d => t.dead_letter(destination, &d, reason).await)
     }
 
+    fn lease(&self) -> Option<Duration> {
+        each!(self, t => t.lease())
+    }
+
+    async fn extend(
+        &self,
+        destination: &str,
+        delivery: &Delivery<AnyReceipt>,
+    ) -> Result<(), TransportError> {
+        settle!(self, delivery, "extend", destination, t, d => t.extend(destination, &d).await)
+    }
+
+    async fn release(
+        &self,
+        destination: &str,
+        delivery: &Delivery<AnyReceipt>,
+    ) -> Result<(), TransportError> {
+        settle!(self, delivery, "release", destination, t, d => t.release(destination, &d).await)
+    }
+
     async fn stop(&self, destination: &str) {
         each!(self, t => t.stop(destination).await)
     }
@@ -418,5 +438,20 @@ mod tests {
         let batch = t.receive("q", 1).await.unwrap();
         t.ack("q", &batch[0]).await.unwrap();
         assert_eq!(t.system(), "memory");
+    }
+
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn lease_and_release_reach_the_inner_transport() {
+        let t = AnyTransport::connect("memory", None).await.unwrap();
+        assert_eq!(t.lease(), Some(Duration::from_secs(30)));
+        t.publish("q", Message::new("x")).await.unwrap();
+        let first = t.receive("q", 1).await.unwrap().pop().unwrap();
+        t.extend("q", &first).await.unwrap();
+        t.release("q", &first).await.unwrap();
+        // Released: handed out again at once, not after the 30 s visibility.
+        let again = t.receive("q", 1).await.unwrap().pop().unwrap();
+        assert_eq!(again.attempt, 2);
+        t.ack("q", &again).await.unwrap();
     }
 }

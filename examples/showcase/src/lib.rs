@@ -40,6 +40,8 @@ pub struct Report {
     pub passed: Vec<&'static str>,
     /// The ids that did not, with the reason.
     pub failed: Vec<(&'static str, String)>,
+    /// The ids that could not run here, with what is missing.
+    pub skipped: Vec<(&'static str, String)>,
 }
 
 /// The scenarios `options` selects, or an error naming the unknown id.
@@ -82,6 +84,11 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> Result<Report, Strin
         for note in &outcome.notes {
             let _ = writeln!(out, "  {note}");
         }
+        if let Some(why) = outcome.skipped {
+            let _ = writeln!(out, "{}\n", palette.skip(&format!("  SKIPPED: {why}")));
+            report.skipped.push((scenario.id, why));
+            continue;
+        }
         match outcome.verdict {
             Ok(()) => {
                 let _ = writeln!(out, "{}\n", palette.pass("  as expected"));
@@ -94,9 +101,13 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> Result<Report, Strin
         }
     }
     stack.shutdown();
+    let skipped = match report.skipped.len() {
+        0 => String::new(),
+        n => format!(" ({n} skipped)"),
+    };
     let _ = writeln!(
         out,
-        "{} of {total} scenarios as expected in {:.1} s",
+        "{} of {total} scenarios as expected{skipped} in {:.1} s",
         report.passed.len(),
         started.elapsed().as_secs_f64()
     );

@@ -39,6 +39,11 @@ impl Palette {
         self.paint("32", text)
     }
 
+    /// A skip line.
+    pub fn skip(&self, text: &str) -> String {
+        self.paint("1;33", text)
+    }
+
     /// A failure line.
     pub fn fail(&self, text: &str) -> String {
         self.paint("1;31", text)

@@ -1,8 +1,9 @@
 //! The shop's services (`examples/shop`), started in this process next to
 //! the call-pattern ones: the gateway, users, orders and notifications over
 //! the selected queue transport, the validator function, and a second
-//! order/notification pair whose webhook fails twice (A7). Payments and
-//! audit need PostgreSQL and are left to `cargo test -p shop` (A4).
+//! order/notification pair whose webhook fails twice (A7), and, when
+//! PostgreSQL answers on `DATABASE_URL` (default the local server), a
+//! second gateway whose orders are paid and audited (A4).
 
 use std::{
     net::SocketAddr,
@@ -15,7 +16,7 @@ use std::{
 
 use axum::{Router, http::StatusCode, routing::post};
 use o11y::{queue::AnyTransport, testing::Capture};
-use shop::{gateway, notifications, orders, users, validator};
+use shop::{audit, gateway, notifications, orders, payments, users, validator};
 
 use crate::stack::{StartError, telemetry, unique};
 
@@ -31,6 +32,11 @@ pub struct Shop {
     pub queue: String,
     /// The queue of the flaky pair.
     pub flaky_queue: String,
+    /// The gateway whose orders are paid and audited, and its order-service's
+    /// queue; or why there is none.
+    pub checkout: Result<(String, String), String>,
+    /// The audit table.
+    pub audit_table: String,
 }
 
 async fn serve(router: Router) -> Result<String, StartError> {
@@ -127,6 +133,8 @@ impl Shop {
         let flaky_notifier =
             notifications::Notifier::new(flaky_notifier_config, &flaky_notifier_guard);
         consume(flaky_notifier, transport, flaky_notifier_guard);
+        let audit_table = "showcase_audit".to_owned();
+        let checkout = checkout(capture, otlp, transport, &users, &audit_table, guards).await;
         guards.extend([
             users_guard,
             validator_guard,
@@ -135,6 +143,8 @@ impl Shop {
             flaky_guard,
         ]);
         Ok(Self {
+            checkout,
+            audit_table,
             gateway,
             users,
             flaky_orders,
@@ -152,4 +162,63 @@ fn consume(notifier: notifications::Notifier, transport: &AnyTransport, guard: o
             .consume(transport, &guard, std::future::pending())
             .await;
     });
+}
+
+/// A gateway whose orders are paid (payment-service) and audited
+/// (audit-service, PostgreSQL); `Err` says why it could not start.
+async fn checkout(
+    capture: &Capture,
+    otlp: Option<&str>,
+    transport: &AnyTransport,
+    users: &str,
+    table: &str,
+    guards: &mut Vec<o11y::Guard>,
+) -> Result<(String, String), String> {
+    let fail = |e: StartError| e.to_string();
+    let database_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let config = audit::Config {
+        database_url: database_url.clone(),
+        table: table.to_owned(),
+    };
+    let audit_guard = telemetry("audit-service", capture, otlp).map_err(fail)?;
+    let store = audit::Store::connect(&config, &audit_guard)
+        .await
+        .map_err(|e| format!("PostgreSQL at {database_url}: {e}"))?;
+    let audit = serve(audit::router(store, &audit_guard))
+        .await
+        .map_err(fail)?;
+    let payments_guard = telemetry("payment-service", capture, otlp).map_err(fail)?;
+    let payment_config = payments::Config {
+        audit_service: audit,
+        limit: 1000.0,
+    };
+    let payments = serve(payments::router(payment_config, &payments_guard))
+        .await
+        .map_err(fail)?;
+    let orders_guard = telemetry("order-service", capture, otlp).map_err(fail)?;
+    let queue = unique("orders-paid");
+    let order_config = orders::Config {
+        user_service: users.to_owned(),
+        payment_service: Some(payments),
+        queue: queue.clone(),
+    };
+    let orders = serve(orders::router(
+        order_config,
+        transport.clone(),
+        &orders_guard,
+    ))
+    .await
+    .map_err(fail)?;
+    let gateway_guard = telemetry("api-gateway", capture, otlp).map_err(fail)?;
+    let gateway_config = gateway::Config {
+        user_service: users.to_owned(),
+        order_service: orders,
+        validator: "http://127.0.0.1:9".to_owned(),
+    };
+    let gateway = serve(gateway::router(gateway_config, &gateway_guard))
+        .await
+        .map_err(fail)?;
+    guards.extend([audit_guard, payments_guard, orders_guard, gateway_guard]);
+    Ok((gateway, queue))
 }

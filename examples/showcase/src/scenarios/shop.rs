@@ -8,7 +8,7 @@ use o11y::{
 };
 use serde_json::json;
 
-use super::{Outcome, Scenario, ensure, logs_carry, only, trace_of, wait_until};
+use super::{Outcome, Scenario, ensure, logs_carry, one, only, trace_of, wait_until};
 use crate::{Logs, Stack, shape};
 
 /// `method url` with a JSON body and correlation id `correlation`; the
@@ -214,6 +214,51 @@ pub const A3: Scenario = Scenario {
 
 fn a3<'a>(stack: &'a Stack, logs: &'a Logs) -> BoxFuture<'a, Outcome> {
     Box::pin(async move { settle(through_queue(stack, logs, "a3-async-notification").await) })
+}
+
+pub const A4: Scenario = Scenario {
+    id: "A4",
+    title: "registration -> order -> payment",
+    proves: "gateway -> user -> order -> payment -> audit (PostgreSQL): a business transaction end to end, db spans",
+    run: a4,
+};
+
+fn a4<'a>(stack: &'a Stack, logs: &'a Logs) -> BoxFuture<'a, Outcome> {
+    Box::pin(async move {
+        let (gateway, queue) = match &stack.shop.checkout {
+            Ok(found) => found,
+            Err(why) => return Outcome::skipped(why.clone()),
+        };
+        settle(async {
+            let url = format!("{gateway}/api/checkout");
+            let checkout = json!({"name": "Ada", "email": "ada@example.com", "amount": 42.5, "items": ["tea"]});
+            let (status, body) = send(reqwest::Method::POST, &url, "a4-checkout", Some(checkout)).await?;
+            ensure(status == 201 && body["order"]["status"] == "paid", || format!("{status} {body}"))?;
+            let (spans, notes) = traced(stack, logs, "api-gateway", "a4-checkout", 13)?;
+            let table = &stack.shop.audit_table;
+            let verdict = shape::check(&spans, &format!("\
+api-gateway SERVER POST /api/checkout
+  api-gateway CLIENT POST /api/users
+    user-service SERVER POST /api/users
+  api-gateway CLIENT POST /api/orders
+    order-service SERVER POST /api/orders
+      order-service CLIENT GET /api/users/{{id}}
+        user-service SERVER GET /api/users/{{id}}
+      order-service CLIENT POST /api/payments
+        payment-service SERVER POST /api/payments
+          payment-service CLIENT POST /api/audit
+            audit-service SERVER POST /api/audit
+              audit-service CLIENT INSERT {table}
+      order-service PRODUCER send {queue}"))
+            .and_then(|()| {
+                let insert = one(&spans, "audit-service", SpanKind::Client, &format!("INSERT {table}"))?;
+                ensure(insert.attr_str("db.system.name").as_deref() == Some("postgresql"), || {
+                    "the INSERT span lacks db.system.name postgresql".into()
+                })
+            });
+            Ok(Outcome::new(spans, notes, verdict))
+        }.await)
+    })
 }
 
 pub const A5: Scenario = Scenario {

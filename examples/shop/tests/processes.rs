@@ -101,14 +101,6 @@ fn free_ports() -> u16 {
         .expect("seven free ports")
 }
 
-async fn reachable(port: u16) -> bool {
-    let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), connect).await,
-        Ok(Ok(_))
-    )
-}
-
 #[tokio::test]
 async fn the_binaries_serve_a_checkout_in_one_trace_and_stop_on_sigterm() {
     const TEST: &str = "the_binaries_serve_a_checkout_in_one_trace_and_stop_on_sigterm";

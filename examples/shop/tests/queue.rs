@@ -244,15 +244,6 @@ async fn a3_on(transport: AnyTransport, name: &str) {
     running.stop().await;
 }
 
-/// Whether something listens on `port` of loopback.
-async fn reachable(port: u16) -> bool {
-    let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), connect).await,
-        Ok(Ok(_))
-    )
-}
-
 #[tokio::test]
 async fn a3_async_notification() {
     a3_on(AnyTransport::Memory(MemoryTransport::new()), "memory").await;

@@ -134,6 +134,15 @@ pub fn unique(case: &str) -> String {
     format!("shop_{case}_{}_{nanos}_{n}", std::process::id())
 }
 
+/// Whether something listens on `port` of loopback.
+pub async fn reachable(port: u16) -> bool {
+    let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), connect).await,
+        Ok(Ok(_))
+    )
+}
+
 /// Prints the loud skip line, or fails under `O11Y_REQUIRE_SERVICES=1`.
 pub fn skip(test: &str, what: &str) {
     if std::env::var("O11Y_REQUIRE_SERVICES").as_deref() == Ok("1") {

@@ -182,7 +182,7 @@ async fn a4_registration_order_payment_audit() {
         order,
         "order-service",
         SpanKind::Producer,
-        &format!("send {}", order_config_queue(&spans, order)),
+        &format!("send {}", queue_of(&spans, order)),
     );
 
     let attr = |key: &str| query.attr_str(key);
@@ -248,7 +248,7 @@ async fn a4_registration_order_payment_audit() {
 }
 
 /// The queue the order's PRODUCER span sent to.
-fn order_config_queue(spans: &o11y::testing::Spans, order: &o11y::testing::CapturedSpan) -> String {
+fn queue_of(spans: &o11y::testing::Spans, order: &o11y::testing::CapturedSpan) -> String {
     spans
         .iter()
         .find(|s| s.parent_id() == order.span_id() && s.kind() == SpanKind::Producer)

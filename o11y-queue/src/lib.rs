@@ -81,6 +81,7 @@
 
 mod carriage;
 mod consumer;
+pub mod context;
 pub mod envelope;
 mod instrument;
 mod message;

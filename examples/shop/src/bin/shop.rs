@@ -26,7 +26,13 @@ const SERVICES: [(&str, u16); 7] = [
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let base: u16 = env_or("SHOP_PORT", "8080").parse()?;
+    let base = env_or("SHOP_PORT", "8080");
+    let base: u16 = base
+        .parse()
+        .map_err(|e| format!("SHOP_PORT={base:?}: {e}"))?;
+    if base > u16::MAX - 6 {
+        return Err(format!("SHOP_PORT={base}: the shop needs seven ports from it").into());
+    }
     let dir = binaries()?;
     let url = |offset: u16| format!("http://127.0.0.1:{}", base + offset);
     let shared = [

@@ -273,3 +273,27 @@ async fn a_trace_a_client_starts_is_marked_random() {
         "a local parent's trace keeps its flags"
     );
 }
+
+#[tokio::test]
+async fn client_spans_carry_the_correlation_id() {
+    use o11y_core::{CorrelationContextExt, CorrelationId};
+    let addr = echo().await;
+    for stored in [Some("order-42"), None] {
+        let capture = Capture::new();
+        let http = ServiceBuilder::new()
+            .layer(ClientLayer::new().tracer_provider(&capture.provider("caller")))
+            .service(client());
+        let mut cx = Context::new();
+        if let Some(id) = stored {
+            cx = cx.with_correlation_id(CorrelationId::parse(id).unwrap());
+        }
+        let req = Request::get(format!("http://{addr}/echo"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        http.oneshot(req).with_context(cx).await.unwrap();
+        let spans = capture.wait_for(1);
+        let span = spans.roots()[0];
+        let want = stored.map_or_else(|| span.trace_id().to_string(), str::to_owned);
+        assert_eq!(span.attr_str("correlation.id"), Some(want));
+    }
+}

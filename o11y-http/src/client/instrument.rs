@@ -10,6 +10,8 @@ use opentelemetry::{
     trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
 };
 
+use o11y_core::CorrelationContextExt;
+
 use crate::{metrics::ClientMetrics, semconv as sc, tracer::Telemetry};
 
 /// Shared settings of the client integrations.
@@ -117,6 +119,14 @@ impl Instrument {
             // A new trace, whose id the SDK drew at random (W3C Level 2 flag).
             cx = o11y_core::propagation::mark_random_trace_id(&cx);
         }
+        let span = cx.span();
+        if span.is_recording() {
+            if let Some(id) = cx.correlation() {
+                let id = id.as_str().to_owned();
+                span.set_attribute(KeyValue::new(sc::CORRELATION_ID, id));
+            }
+        }
+        drop(span);
         if propagate {
             self.telemetry.propagator().inject_headers(&cx, headers);
             if !self.baggage_allowed(uri.host()) {

@@ -119,14 +119,11 @@ impl Instrument {
             // A new trace, whose id the SDK drew at random (W3C Level 2 flag).
             cx = o11y_core::propagation::mark_random_trace_id(&cx);
         }
-        let span = cx.span();
-        if span.is_recording() {
-            if let Some(id) = cx.correlation() {
-                let id = id.as_str().to_owned();
-                span.set_attribute(KeyValue::new(sc::CORRELATION_ID, id));
-            }
+        if let (true, Some(id)) = (cx.span().is_recording(), cx.correlation()) {
+            let id = id.as_str().to_owned();
+            cx.span()
+                .set_attribute(KeyValue::new(sc::CORRELATION_ID, id));
         }
-        drop(span);
         if propagate {
             self.telemetry.propagator().inject_headers(&cx, headers);
             if !self.baggage_allowed(uri.host()) {

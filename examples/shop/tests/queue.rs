@@ -190,6 +190,15 @@ async fn assert_a3(
         consumer.attr_str("o11y.messaging.outcome").as_deref(),
         Some("ack")
     );
+    // The context rides in the broker's own headers; Redis lists have none,
+    // so it rides in the payload's envelope there.
+    let source = if transport == "redis-list" {
+        "envelope"
+    } else {
+        "native"
+    };
+    let found = consumer.attr_str("o11y.messaging.context.source");
+    assert_eq!(found.as_deref(), Some(source), "{transport}");
     // Time in queue, where the broker records when the message came in
     // (Redis lists do not).
     let queue_time = consumer.attr("o11y.messaging.queue_time");

@@ -312,6 +312,9 @@ impl Extractor for Carrier<'_> {
 
 fn has_context(headers: &Headers) -> bool {
     headers.contains_key("traceparent")
+        || headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("traceparent"))
 }
 
 /// The string members of a top-level `traceContext` object, when the payload

@@ -99,7 +99,10 @@ fn parse_headers(json: &[u8]) -> Option<Headers> {
         Value::Object(map) => map
             .into_iter()
             .map(|(k, v)| match v {
-                Value::String(s) => Some((k.to_ascii_lowercase(), s)),
+                // Names as the producer wrote them: an application's
+                // `X-Tenant` comes back as `X-Tenant` (context lookups
+                // ignore case).
+                Value::String(s) => Some((k, s)),
                 _ => None,
             })
             .collect(),
@@ -144,6 +147,17 @@ mod tests {
             decode(b"o11y-envelope/99999999999\n"),
             Some(Err(EnvelopeError::Version))
         );
+    }
+
+    #[test]
+    fn header_names_keep_their_case() {
+        let headers = Headers::from([
+            ("X-Tenant".to_owned(), "acme".to_owned()),
+            ("x-tenant".to_owned(), "other".to_owned()),
+            ("Traceparent".to_owned(), "tp".to_owned()),
+        ]);
+        let (decoded, _) = decode(&encode(&headers, b"")).unwrap().unwrap();
+        assert_eq!(decoded, headers);
     }
 
     #[test]

@@ -338,8 +338,12 @@ fn redis_benches(c: &mut Criterion, rt: &Runtime) {
         let (mut conn, queue) = (conn.clone(), queue.clone());
         Box::pin(async move {
             for _ in 0..N {
+                // Bounded as the transport's default is (MAXLEN ~).
                 let _: String = redis::cmd("XADD")
                     .arg(&queue)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(1_000_000)
                     .arg("*")
                     .arg("payload")
                     .arg(PAYLOAD)
@@ -408,12 +412,11 @@ async fn redis_raw_consumer(client: redis::Client, stream: String, counter: Arc<
             let mut ack = ack.clone();
             let stream = stream.clone();
             async move {
-                let _: Result<(), _> = redis::cmd("XACK")
-                    .arg(&stream)
-                    .arg("raw")
-                    .arg(id)
-                    .query_async(&mut ack)
-                    .await;
+                // Acked and deleted, as the transport's default does.
+                let mut pipe = redis::pipe();
+                pipe.cmd("XACK").arg(&stream).arg("raw").arg(id);
+                pipe.cmd("XDEL").arg(&stream).arg(id);
+                let _: Result<(), _> = pipe.query_async(&mut ack).await;
             }
         });
         join_all(acks).await;
@@ -472,10 +475,13 @@ async fn amqp_raw_setup(queue: &str, counter: Arc<Counter>, rt: &Runtime) -> lap
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    publish
-        .queue_declare(queue, durable, FieldTable::default())
-        .await
-        .unwrap();
+    // A quorum queue, as the transport declares by default.
+    let mut quorum = FieldTable::default();
+    quorum.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    publish.queue_declare(queue, durable, quorum).await.unwrap();
     let consume = conn.create_channel().await.unwrap();
     consume
         .basic_qos(64, BasicQosOptions::default())

@@ -20,6 +20,11 @@ use o11y_queue::{Consumer, Incoming, Producer, RetryPolicy, Transport};
 use support::{Harness, connect_or_skip, unique_queue};
 use tokio::{sync::oneshot, time::Instant};
 
+/// The faults hit every connection of the broker (or of the consumer):
+/// the tests of this binary run one at a time, so that one test's fault
+/// does not land in another's run.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Messages in each run.
 const RUN: usize = 10_000;
 /// The bound on one run.
@@ -181,6 +186,7 @@ mod rabbit {
 #[cfg(feature = "amqp")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_closing_every_connection_mid_run_loses_nothing() {
+    let _serial = SERIAL.lock().await;
     let h = rabbit::Amqp;
     let Some(check) = connect_or_skip(&h, "rabbitmq close_all_connections").await else {
         return;
@@ -302,12 +308,14 @@ async fn redis_kill_mid_run<H: Harness>(h: H, name: &str) {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_streams_client_kill_mid_run_loses_nothing() {
+    let _serial = SERIAL.lock().await;
     redis_kill_mid_run(redis_brokers::Streams, "redis streams").await;
 }
 
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_lists_client_kill_mid_run_loses_nothing() {
+    let _serial = SERIAL.lock().await;
     redis_kill_mid_run(redis_brokers::Lists, "redis lists").await;
 }
 
@@ -319,6 +327,7 @@ async fn redis_lists_client_kill_mid_run_loses_nothing() {
 #[cfg(feature = "amqp")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_deleted_retry_queue_leaves_the_message_redeliverable() {
+    let _serial = SERIAL.lock().await;
     use lapin::{Connection, ConnectionProperties, options::QueueDeleteOptions};
     use o11y_queue::semconv;
 
@@ -408,6 +417,7 @@ async fn rabbitmq_deleted_retry_queue_leaves_the_message_redeliverable() {
 #[cfg(feature = "amqp")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_short_backoff_does_not_wait_behind_a_long_one() {
+    let _serial = SERIAL.lock().await;
     use o11y_queue::{AMQP_ATTEMPT_HEADER, Message};
 
     let Some(t) = connect_or_skip(&rabbit::Amqp, "rabbitmq retry ordering").await else {

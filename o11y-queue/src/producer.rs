@@ -73,6 +73,23 @@ impl<T: Transport> Producer<T> {
         self
     }
 
+    /// Traces, measures and injects with the providers and propagator of
+    /// `guard` (telemetry built with `o11y_core::Builder::build`, not
+    /// installed globally); what the guard does not hold stays global.
+    pub fn with_guard(mut self, guard: &o11y_core::Guard) -> Self {
+        if let Some(provider) = guard.tracer_provider() {
+            self = self.with_tracer_provider(&provider);
+        }
+        if let Some(provider) = guard.meter_provider() {
+            self = self.with_meter_provider(&provider);
+        }
+        if let Some(propagator) = guard.propagator() {
+            // As the default: the correlation id only when it is not the trace id.
+            self = self.with_propagator(propagator.with_implied_correlation(false));
+        }
+        self
+    }
+
     /// Chooses where the context rides (default [`Carriage::Native`]).
     pub fn with_carriage(mut self, carriage: Carriage) -> Self {
         self.carriage = carriage;

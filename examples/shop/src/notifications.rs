@@ -150,16 +150,9 @@ impl Notifier {
         guard: &Guard,
         shutdown: impl Future<Output = ()>,
     ) {
-        let mut consumer = Consumer::new(transport).with_retry(self.config.retry());
-        if let Some(provider) = guard.tracer_provider() {
-            consumer = consumer.with_tracer_provider(&provider);
-        }
-        if let Some(provider) = guard.meter_provider() {
-            consumer = consumer.with_meter_provider(&provider);
-        }
-        if let Some(propagator) = guard.propagator() {
-            consumer = consumer.with_propagator(propagator);
-        }
+        let consumer = Consumer::new(transport)
+            .with_retry(self.config.retry())
+            .with_guard(guard);
         let notifier = self.clone();
         let handler = move |message: Incoming| {
             let notifier = notifier.clone();

@@ -163,15 +163,5 @@ pub(crate) fn producer(
     transport: o11y::queue::AnyTransport,
     guard: &Guard,
 ) -> o11y::queue::Producer<o11y::queue::AnyTransport> {
-    let mut producer = o11y::queue::Producer::new(transport);
-    if let Some(provider) = guard.tracer_provider() {
-        producer = producer.with_tracer_provider(&provider);
-    }
-    if let Some(provider) = guard.meter_provider() {
-        producer = producer.with_meter_provider(&provider);
-    }
-    if let Some(propagator) = guard.propagator() {
-        producer = producer.with_propagator(propagator.with_implied_correlation(false));
-    }
-    producer
+    o11y::queue::Producer::new(transport).with_guard(guard)
 }

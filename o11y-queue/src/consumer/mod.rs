@@ -114,6 +114,22 @@ impl<T: Transport> Consumer<T> {
         self
     }
 
+    /// Traces, measures and extracts with the providers and propagator of
+    /// `guard` (telemetry built with `o11y_core::Builder::build`, not
+    /// installed globally); what the guard does not hold stays global.
+    pub fn with_guard(mut self, guard: &o11y_core::Guard) -> Self {
+        if let Some(provider) = guard.tracer_provider() {
+            self = self.with_tracer_provider(&provider);
+        }
+        if let Some(provider) = guard.meter_provider() {
+            self = self.with_meter_provider(&provider);
+        }
+        if let Some(propagator) = guard.propagator() {
+            self = self.with_propagator(propagator);
+        }
+        self
+    }
+
     /// Sets retries and backoff.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.settings.retry = retry;

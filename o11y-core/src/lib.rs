@@ -56,6 +56,8 @@ pub use correlation::{
     MAX_LEN as CORRELATION_ID_MAX_LEN, X_REQUEST_ID, X_TRACE_ID,
 };
 pub use error::{ConfigError, InitError, ShutdownError};
+#[cfg(feature = "prometheus")]
+pub use init::installed_prometheus;
 pub use init::{
     BoxedLayer, Builder, EXPORTER_CRATES, Guard, builder, init, installed_meter_provider,
     installed_tracer_provider, is_exporter_target,

@@ -39,8 +39,6 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-#[cfg(feature = "prometheus")]
-pub use o11y_core::PrometheusHandle;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use o11y_core::testing;
@@ -49,6 +47,9 @@ pub use o11y_core::{
     InitError, InvalidCorrelationId, ShutdownError, X_REQUEST_ID, X_TRACE_ID, config,
     current_correlation_id, current_span_id, current_trace_id, db, propagation, sampler,
 };
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use o11y_core::{PrometheusHandle, installed_prometheus};
 #[cfg(feature = "signal")]
 #[cfg_attr(docsrs, doc(cfg(feature = "signal")))]
 pub use o11y_core::{Signals, shutdown_signal};

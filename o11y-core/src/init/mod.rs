@@ -62,10 +62,28 @@ pub fn installed_tracer_provider() -> Option<SdkTracerProvider> {
 static INSTALLED_METER: std::sync::RwLock<Option<SdkMeterProvider>> = std::sync::RwLock::new(None);
 
 /// The SDK meter provider that [`init`] installed globally, while its guard
-/// lives. Instrumentation uses it to know that the global meter provider is
-/// the SDK's (whose instruments can be bound to attribute sets).
+/// lives.
 pub fn installed_meter_provider() -> Option<SdkMeterProvider> {
     INSTALLED_METER.read().ok().and_then(|p| p.clone())
+}
+
+#[cfg(feature = "prometheus")]
+static INSTALLED_PROMETHEUS: std::sync::RwLock<Option<crate::PrometheusHandle>> =
+    std::sync::RwLock::new(None);
+
+/// The Prometheus exposition of the telemetry [`init`] installed, while its
+/// guard lives and metrics go to Prometheus: what a `/metrics` route serves
+/// under `#[o11y::main]`, which keeps the guard to itself.
+///
+/// ```no_run
+/// # fn route() -> String {
+/// o11y_core::installed_prometheus().map(|m| m.render()).unwrap_or_default()
+/// # }
+/// ```
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub fn installed_prometheus() -> Option<crate::PrometheusHandle> {
+    INSTALLED_PROMETHEUS.read().ok().and_then(|p| p.clone())
 }
 
 /// Starts telemetry for `service_name` from the environment. See [`Builder`].
@@ -551,6 +569,10 @@ impl Guard {
                 *installed = Some(p.clone());
                 inner.meter_installed = true;
             }
+            #[cfg(feature = "prometheus")]
+            if let Ok(mut installed) = INSTALLED_PROMETHEUS.write() {
+                installed.clone_from(&inner.prometheus);
+            }
         }
         global::set_text_map_propagator(inner.propagator.clone());
         Propagator::set_global(inner.propagator.clone());
@@ -586,6 +608,10 @@ impl Guard {
         }
         if inner.meter_installed {
             if let Ok(mut installed) = INSTALLED_METER.write() {
+                *installed = None;
+            }
+            #[cfg(feature = "prometheus")]
+            if let Ok(mut installed) = INSTALLED_PROMETHEUS.write() {
                 *installed = None;
             }
         }

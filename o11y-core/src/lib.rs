@@ -32,6 +32,7 @@ pub mod config;
 mod correlation;
 pub mod db;
 mod error;
+pub mod faas;
 mod hex;
 mod init;
 pub mod propagation;

@@ -45,7 +45,7 @@ pub use o11y_core::testing;
 pub use o11y_core::{
     BoxedLayer, Builder, ConfigError, CorrelationContextExt, CorrelationId, CorrelationRef, Guard,
     InitError, InvalidCorrelationId, ShutdownError, X_REQUEST_ID, X_TRACE_ID, config,
-    current_correlation_id, current_span_id, current_trace_id, db, propagation, sampler,
+    current_correlation_id, current_span_id, current_trace_id, db, faas, propagation, sampler,
 };
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]

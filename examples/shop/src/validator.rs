@@ -1,9 +1,9 @@
 //! `order-validator`: a serverless-style function. [`handler`] is the
 //! function: it takes an API Gateway proxy event (the shape AWS Lambda
 //! receives, see [`ApiGatewayProxyRequest`]) and checks an order.
-//! [`Function::invoke`] is what the function's runtime does around it: it
-//! continues the trace whose context the event's headers carry, in a SERVER
-//! span with the FaaS conventions. [`router`] runs it locally, standing in
+//! [`invoke`] is what the function's runtime does around it: it continues
+//! the trace whose context the event's headers carry, in a SERVER span with
+//! the FaaS conventions (`o11y::faas`). [`router`] runs it locally, standing in
 //! for API Gateway: every HTTP request becomes one event and one
 //! invocation.
 //!
@@ -26,14 +26,11 @@ use axum::{
 };
 use o11y::{
     Guard,
+    faas::{Function, Trigger},
     opentelemetry::{
-        Context, InstrumentationScope, KeyValue,
-        context::FutureExt as _,
-        global::{self, BoxedTracer, ObjectSafeTracerProvider as _},
-        propagation::TextMapPropagator as _,
-        trace::{SpanKind, Status, TraceContextExt as _, Tracer as _},
+        Context, KeyValue,
+        trace::{Status, TraceContextExt as _},
     },
-    propagation::Propagator,
 };
 use serde::{Deserialize, Serialize};
 
@@ -122,86 +119,33 @@ pub async fn handler(event: ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
     )
 }
 
-/// The runtime around [`handler`]: context from the event's headers, one
-/// SERVER span per invocation.
-#[derive(Clone)]
-pub struct Function {
-    name: Arc<str>,
-    tracer: Arc<BoxedTracer>,
-    propagator: Propagator,
-}
-
-impl std::fmt::Debug for Function {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Function")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Function {
-    /// The function `name`, traced with `guard`'s providers.
-    pub fn new(name: &str, guard: &Guard) -> Self {
-        let scope = InstrumentationScope::builder("shop").build();
-        let tracer = match guard.tracer_provider() {
-            Some(provider) => BoxedTracer::new(provider.boxed_tracer(scope)),
-            None => global::tracer_with_scope(scope),
-        };
-        Self {
-            name: Arc::from(name),
-            tracer: Arc::new(tracer),
-            propagator: guard
-                .propagator()
-                .unwrap_or_else(|| Propagator::global().clone()),
-        }
-    }
-
-    /// Runs [`handler`] for `event` inside a SERVER span that continues the
-    /// trace of the event's `traceparent` (and its correlation id).
-    pub async fn invoke(&self, event: ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
-        let headers: HashMap<String, String> = event
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-            .collect();
-        let parent = self
-            .propagator
-            .extract_with_context(&Context::new(), &headers);
-        let attributes = vec![
-            KeyValue::new("faas.trigger", "http"),
-            KeyValue::new("faas.name", self.name.to_string()),
-            KeyValue::new(
-                "faas.invocation_id",
-                event.request_context.request_id.clone(),
-            ),
-            KeyValue::new("http.request.method", event.http_method.clone()),
-            KeyValue::new("url.path", event.path.clone()),
-        ];
-        let span = self
-            .tracer
-            .span_builder(format!("{} {}", event.http_method, event.path))
-            .with_kind(SpanKind::Server)
-            .with_attributes(attributes)
-            .start_with_context(&*self.tracer, &parent);
-        let cx = parent.with_span(span);
-        let response = handler(event).with_context(cx.clone()).await;
+/// The runtime around [`handler`], as a serverless platform runs it: one
+/// invocation span ([`o11y::faas::Function`]) continuing the trace whose
+/// context the event's headers carry, with the outcome recorded on it.
+pub async fn invoke(function: &Function, event: ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
+    let name = format!("{} {}", event.http_method, event.path);
+    let id = event.request_context.request_id.clone();
+    let headers = event.headers.clone();
+    let run = async move {
+        let response = handler(event).await;
+        let cx = Context::current();
         let span = cx.span();
-        span.set_attribute(KeyValue::new(
-            "http.response.status_code",
-            i64::from(response.status_code),
-        ));
+        let status = i64::from(response.status_code);
+        span.set_attribute(KeyValue::new("http.response.status_code", status));
         if response.status_code >= 500 {
-            span.set_status(Status::error(format!("status {}", response.status_code)));
+            span.set_status(Status::error(format!("status {status}")));
         }
-        span.end();
         response
-    }
+    };
+    function
+        .invoke(Trigger::Http, name, &id, &headers, run)
+        .await
 }
 
 /// The function behind a local stand-in for API Gateway, with `/health`
 /// and `/metrics`.
 pub fn router(guard: &Guard) -> Router {
-    let function = Function::new("order-validator", guard);
+    let function = Function::new("order-validator").guard(guard);
     let invocations = Arc::new(AtomicU64::new(0));
     let gateway = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
         let function = function.clone();
@@ -219,7 +163,7 @@ pub fn router(guard: &Guard) -> Router {
                     request_id: format!("local-{}-{n}", std::process::id()),
                 },
             };
-            respond(function.invoke(event).await)
+            respond(invoke(&function, event).await)
         }
     };
     with_basics(Router::new().fallback(gateway), guard)

@@ -111,7 +111,9 @@ mod redis;
 mod sqs;
 
 pub use carriage::{Carriage, TRACE_CONTEXT_FIELD};
-pub use consumer::{BatchFailed, BatchHandler, Consumer, Handler, Relation, RetryPolicy};
+pub use consumer::{
+    BatchFailed, BatchHandler, Consumer, Handler, Permanent, Relation, RetryPolicy,
+};
 pub use instrument::SCOPE;
 pub use message::{Delivery, Headers, Incoming, Message, Published};
 pub use producer::Producer;

@@ -7,7 +7,8 @@ use futures_util::future::BoxFuture;
 use crate::{message::Incoming, transport::BoxError};
 
 /// Processes one message. `Ok` acks it; `Err` (or a panic) retries it, then
-/// dead-letters it once the [`RetryPolicy`](crate::RetryPolicy) is spent.
+/// dead-letters it once the [`RetryPolicy`](crate::RetryPolicy) is spent; an
+/// `Err` that is a [`Permanent`] dead-letters it at once.
 ///
 /// Implemented for every `Fn(Incoming) -> impl Future<Output = Result<(), E>>`.
 pub trait Handler: Send + Sync + 'static {
@@ -24,6 +25,34 @@ where
     fn call(&self, message: Incoming) -> BoxFuture<'static, Result<(), BoxError>> {
         let fut = self(message);
         Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
+
+/// A handler's error that no retry can mend (a malformed message, a
+/// request the business rules refuse): the message is dead-lettered at
+/// once, with this error as its reason, instead of being retried.
+///
+/// ```
+/// use o11y_queue::{Incoming, Permanent};
+///
+/// let handler = |message: Incoming| async move {
+///     let order: u64 = std::str::from_utf8(&message.payload)
+///         .ok()
+///         .and_then(|s| s.parse().ok())
+///         .ok_or_else(|| Permanent::new("not an order number"))?;
+///     let _ = order;
+///     Ok::<(), Permanent>(())
+/// };
+/// # let _ = handler;
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Permanent(pub BoxError);
+
+impl Permanent {
+    /// Wraps `error`.
+    pub fn new(error: impl Into<BoxError>) -> Self {
+        Self(error.into())
     }
 }
 

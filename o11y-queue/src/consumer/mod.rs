@@ -16,7 +16,7 @@ use opentelemetry::{
     trace::TracerProvider,
 };
 
-pub use handler::{BatchFailed, BatchHandler, Handler};
+pub use handler::{BatchFailed, BatchHandler, Handler, Permanent};
 pub use policy::{Relation, RetryPolicy};
 
 use crate::{instrument::Instrumentation, message::Delivery, transport::Transport};

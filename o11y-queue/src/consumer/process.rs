@@ -20,7 +20,7 @@ use opentelemetry::{
 };
 
 use super::{
-    Handler, Settings,
+    Handler, Permanent, Settings,
     acks::AckQueue,
     release::{Held, Unsettled},
 };
@@ -76,6 +76,7 @@ impl<T: Transport, H: Handler> Processor<T, H> {
         let outcome = self.leased(held.get(), run.with_context(cx.clone())).await;
         // Always the one delivery held above.
         let delivery = held.finish().pop()?;
+        let permanent = matches!(&outcome, Ok(Err(e)) if e.is::<Permanent>());
         let (error, reason) = match outcome {
             Ok(Ok(())) => {
                 self.ack(cx, delivery).await;
@@ -84,7 +85,7 @@ impl<T: Transport, H: Handler> Processor<T, H> {
             Ok(Err(e)) => (semconv::ERROR_HANDLER, e.to_string()),
             Err(panic) => (semconv::ERROR_PANIC, panic_reason(&*panic)),
         };
-        self.fail(cx, &delivery, error, &reason, false).await;
+        self.fail(cx, &delivery, error, &reason, permanent).await;
         Some(error)
     }
 }

@@ -84,6 +84,7 @@ macro_rules! suite {
             corrupt_envelope_is_dead_lettered_not_lost,
             fails_twice_then_succeeds,
             always_failing_is_dead_lettered_after_n,
+            a_permanent_error_is_dead_lettered_at_once,
             crash_mid_stream_then_restart_loses_nothing,
             graceful_stop_finishes_in_flight_work,
             batch_links_every_message,

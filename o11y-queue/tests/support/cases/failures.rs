@@ -136,6 +136,34 @@ pub async fn always_failing_is_dead_lettered_after_n<H: Harness>(_: &H, t: H::T)
     );
 }
 
+pub async fn a_permanent_error_is_dead_lettered_at_once<H: Harness>(_: &H, t: H::T) {
+    let q = unique_queue("permanent");
+    let (capture, provider) = fixture();
+    producer(t.clone(), &provider)
+        .publish(&q, "malformed")
+        .await
+        .unwrap();
+    let handler = |_m: Incoming| async { Err::<(), _>(o11y_queue::Permanent::new("not an order")) };
+    let c = consumer(t.clone(), &provider).with_retry(
+        RetryPolicy::new(5).with_backoff(Duration::from_millis(5), Duration::from_millis(20)),
+    );
+    let running = spawn(c, &q, handler);
+    let dead = receive_one(&t, &t.dead_letter_destination(&q)).await;
+    assert_eq!(&dead.payload[..], b"malformed");
+    assert_eq!(dead.headers[DEAD_LETTER_ATTEMPTS], "1", "no retry");
+    assert!(dead.headers[DEAD_LETTER_REASON].contains("not an order"));
+    let p = format!("process {q}");
+    let spans = wait_spans(&capture, move |s| !s.named(&p).is_empty()).await;
+    running.stop().await;
+    let process = spans.named(&format!("process {q}"));
+    assert_eq!(process.len(), 1, "one attempt");
+    assert_eq!(attr(process[0], semconv::OUTCOME), "dead_letter");
+    assert!(
+        t.receive(&q, 10).await.unwrap().is_empty(),
+        "nothing left after dead-lettering"
+    );
+}
+
 pub async fn crash_mid_stream_then_restart_loses_nothing<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("restart");
     let (_capture, provider) = fixture();

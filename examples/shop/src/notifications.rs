@@ -27,12 +27,13 @@ use o11y::{
         KeyValue,
         metrics::{Counter, Histogram},
     },
-    queue::{AnyTransport, Consumer, Incoming, RetryPolicy},
+    queue::{AnyTransport, Consumer, Incoming, Permanent, RetryPolicy},
 };
 use reqwest_middleware::ClientWithMiddleware;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    BoxError,
     env::{EnvError, env_or, parse_or, url_or},
     service::{OrderCreated, call, client, error, json_body, meter, traced},
 };
@@ -156,7 +157,13 @@ impl Notifier {
         let notifier = self.clone();
         let handler = move |message: Incoming| {
             let notifier = notifier.clone();
-            async move { notifier.handle(message).await }
+            async move {
+                notifier.handle(message).await.map_err(|e| match e {
+                    // No retry mends a message that is not an order event.
+                    NotifyError::Event(_) => BoxError::from(Permanent::new(e)),
+                    NotifyError::Webhook(_) => BoxError::from(e),
+                })
+            }
         };
         consumer
             .run_until(&self.config.queue, handler, shutdown)

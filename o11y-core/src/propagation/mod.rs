@@ -567,15 +567,14 @@ fn extract_trace<C: Carrier>(cx: &Context, carrier: &C, scan: &Scan<'_>) -> Cont
                     .values(&TRACESTATE_NAME)
                     .filter_map(|v| std::str::from_utf8(v).ok());
                 let members = parse_members(values).unwrap_or_default();
-                let (state, complete) = to_sdk(&members);
-                if !complete {
+                let (state, extras) = to_sdk(&members);
+                if !extras.is_empty() {
                     full = Some(FullTracestate {
                         trace_id: tp.trace_id(),
                         held: state.clone(),
                         header: join(&members),
-                        extras: members
+                        extras: extras
                             .iter()
-                            .filter(|m| TraceState::from_key_value([**m]).is_err())
                             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                             .collect(),
                     });

@@ -84,18 +84,17 @@ where
     Ok(members)
 }
 
-/// The SDK's state for `members`, and whether it holds all of them.
-pub(crate) fn to_sdk(members: &[(&str, &str)]) -> (TraceState, bool) {
-    match TraceState::from_key_value(members.iter().copied()) {
-        Ok(state) => (state, true),
-        Err(_) => {
-            let representable = members
-                .iter()
-                .filter(|m| TraceState::from_key_value([**m]).is_ok());
-            let state = TraceState::from_key_value(representable.copied()).unwrap_or_default();
-            (state, false)
-        }
+/// The SDK's state for `members`, and the members it cannot hold (none
+/// for a list valid under the SDK's own rules).
+pub(crate) fn to_sdk<'a>(members: &[(&'a str, &'a str)]) -> (TraceState, Vec<(&'a str, &'a str)>) {
+    if let Ok(state) = TraceState::from_key_value(members.iter().copied()) {
+        return (state, Vec::new());
     }
+    let (held, extras): (Vec<_>, Vec<_>) = members
+        .iter()
+        .partition(|m| TraceState::from_key_value([**m]).is_ok());
+    let state = TraceState::from_key_value(held).unwrap_or_default();
+    (state, extras)
 }
 
 /// `members` as one header value.
@@ -284,11 +283,11 @@ mod tests {
     fn keys_the_sdk_cannot_hold_are_reported_as_incomplete() {
         let vendor = format!("{}@{}", "t".repeat(241), "v".repeat(14));
         let list = [("foo", "1"), (vendor.as_str(), "1"), ("bar", "2")];
-        let (state, complete) = to_sdk(&list);
-        assert!(!complete);
+        let (state, extras) = to_sdk(&list);
+        assert_eq!(extras, [(vendor.as_str(), "1")]);
         assert_eq!(state.header(), "foo=1,bar=2");
-        let (state, complete) = to_sdk(&[("foo", "1"), ("bar", "2")]);
-        assert!(complete);
+        let (state, extras) = to_sdk(&[("foo", "1"), ("bar", "2")]);
+        assert!(extras.is_empty());
         assert_eq!(state.header(), "foo=1,bar=2");
     }
 

@@ -269,7 +269,7 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "testing"))]
 mod tests {
     use super::*;
     use crate::testing::Capture;

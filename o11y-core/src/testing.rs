@@ -21,6 +21,10 @@
 //! println!("{}", spans.render_tree());
 //! ```
 
+mod venv;
+
+pub use venv::python_venv;
+
 use std::{
     sync::{Arc, Condvar, Mutex, MutexGuard},
     time::{Duration, Instant},

@@ -41,38 +41,15 @@ fn skip(what: &str) {
     eprintln!("SKIPPED cross-language test: {what}");
 }
 
-/// The venv's python, made and filled on first use (once per binary).
+/// The venv's python, made and filled on first use (once per binary, cached
+/// between runs).
 fn venv() -> Result<PathBuf, String> {
     static VENV: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    VENV.get_or_init(make_venv).clone()
-}
-
-fn make_venv() -> Result<PathBuf, String> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cross-language-venv");
-    let python = dir.join("bin/python");
-    let ready = |python: &Path| {
-        Command::new(python)
-            .args([
-                "-c",
-                "import flask, redis, requests, opentelemetry.instrumentation.flask",
-            ])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ready(&python) {
-        return Ok(python);
-    }
-    let run = |cmd: &mut Command| match cmd.status() {
-        Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("{cmd:?} exited with {s}")),
-        Err(e) => Err(format!("{cmd:?}: {e}")),
-    };
-    run(Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
-    run(Command::new(dir.join("bin/pip"))
-        .args(["install", "--quiet"])
-        .args(PACKAGES))?;
-    Ok(python)
+    VENV.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cross-language-venv");
+        o11y::testing::python_venv(&dir, PACKAGES)
+    })
+    .clone()
 }
 
 /// Kills the Python service when the test ends, however it ends.

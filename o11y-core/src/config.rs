@@ -48,6 +48,14 @@ pub mod env {
     pub const OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
     /// Export timeout in milliseconds.
     pub const OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+    /// How many spans may wait for export (default 2 048).
+    pub const BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+    /// How many log records may wait for export (default 2 048).
+    pub const BLRP_MAX_QUEUE_SIZE: &str = "OTEL_BLRP_MAX_QUEUE_SIZE";
+    /// How many bytes of spans may wait for export (default 16 MiB).
+    pub const BSP_MAX_QUEUE_BYTES: &str = "O11Y_BSP_MAX_QUEUE_BYTES";
+    /// How many bytes of log records may wait for export (default 16 MiB).
+    pub const BLRP_MAX_QUEUE_BYTES: &str = "O11Y_BLRP_MAX_QUEUE_BYTES";
     /// Per-signal forms: `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}`.
     pub const OTLP_SIGNAL_VARS: [[&str; 4]; 3] = [
         [
@@ -123,6 +131,35 @@ impl std::fmt::Debug for OtlpSettings {
     }
 }
 
+/// How much of one signal may wait for export: past either bound, a new
+/// span or log record is dropped and counted (see [`crate::TELEMETRY_DROPPED`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Items waiting or being exported (`OTEL_BSP_MAX_QUEUE_SIZE`,
+    /// `OTEL_BLRP_MAX_QUEUE_SIZE`; default 2 048).
+    pub max_items: usize,
+    /// Their estimated size in bytes (`O11Y_BSP_MAX_QUEUE_BYTES`,
+    /// `O11Y_BLRP_MAX_QUEUE_BYTES`; default [`QueueLimits::DEFAULT_MAX_BYTES`]).
+    pub max_bytes: usize,
+}
+
+impl QueueLimits {
+    /// The SDK's default count bound.
+    pub const DEFAULT_MAX_ITEMS: usize = 2_048;
+    /// 16 MiB: room for the default 2 048 items at 8 KiB each, so the byte
+    /// bound only bites when items are large.
+    pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        Self {
+            max_items: Self::DEFAULT_MAX_ITEMS,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
 /// Everything [`init`](crate::init) needs, resolved from the environment.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -145,6 +182,10 @@ pub struct Config {
     pub propagator: Propagator,
     /// OTLP settings for traces, metrics and logs.
     pub otlp: [OtlpSettings; 3],
+    /// Bounds of the span export queue.
+    pub span_queue: QueueLimits,
+    /// Bounds of the log export queue.
+    pub log_queue: QueueLimits,
 }
 
 const SIGNALS: [&str; 3] = ["traces", "metrics", "logs"];
@@ -205,8 +246,28 @@ impl Config {
                 None => Propagator::default(),
             },
             otlp: [t?, m?, l?],
+            span_queue: queue_limits(&get, env::BSP_MAX_QUEUE_SIZE, env::BSP_MAX_QUEUE_BYTES)?,
+            log_queue: queue_limits(&get, env::BLRP_MAX_QUEUE_SIZE, env::BLRP_MAX_QUEUE_BYTES)?,
         })
     }
+}
+
+fn queue_limits(
+    get: &impl Fn(&str) -> Option<String>,
+    items_var: &'static str,
+    bytes_var: &'static str,
+) -> Result<QueueLimits, ConfigError> {
+    let number = |var: &'static str, default: usize| match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| ConfigError::new(var, &v, "expected a whole number")),
+    };
+    Ok(QueueLimits {
+        max_items: number(items_var, QueueLimits::DEFAULT_MAX_ITEMS)?,
+        max_bytes: number(bytes_var, QueueLimits::DEFAULT_MAX_BYTES)?,
+    })
 }
 
 fn parse_exporter(
@@ -454,6 +515,25 @@ mod tests {
         assert_eq!(c.sampler, SamplerConfig::default());
         assert_eq!(c.otlp[0].endpoint, "http://localhost:4317");
         assert_eq!(c.otlp[0].timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn queue_limits_default_to_2048_items_and_16_mib_and_read_their_variables() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.span_queue, QueueLimits::default());
+        assert_eq!(c.log_queue.max_bytes, 16 * 1024 * 1024);
+        let c = config(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "10"),
+            ("O11Y_BSP_MAX_QUEUE_BYTES", " 4096 "),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "20"),
+            ("O11Y_BLRP_MAX_QUEUE_BYTES", "8192"),
+        ])
+        .unwrap();
+        assert_eq!((c.span_queue.max_items, c.span_queue.max_bytes), (10, 4096));
+        assert_eq!((c.log_queue.max_items, c.log_queue.max_bytes), (20, 8192));
+        let e = config(&[("O11Y_BLRP_MAX_QUEUE_BYTES", "16MiB")]).unwrap_err();
+        assert_eq!(e.var, "O11Y_BLRP_MAX_QUEUE_BYTES");
+        assert!(config(&[("OTEL_BSP_MAX_QUEUE_SIZE", "-1")]).is_err());
     }
 
     #[test]

@@ -60,8 +60,8 @@ pub use error::{ConfigError, InitError, ShutdownError};
 #[cfg(feature = "prometheus")]
 pub use init::installed_prometheus;
 pub use init::{
-    BoxedLayer, Builder, EXPORTER_CRATES, Guard, builder, init, installed_meter_provider,
-    installed_tracer_provider, is_exporter_target,
+    BoxedLayer, Builder, EXPORTER_CRATES, Guard, TELEMETRY_DROPPED, TELEMETRY_QUEUE_BYTES, builder,
+    init, installed_meter_provider, installed_tracer_provider, is_exporter_target,
 };
 #[cfg(feature = "prometheus")]
 pub use prometheus::PrometheusHandle;

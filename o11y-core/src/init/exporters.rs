@@ -1,4 +1,5 @@
-//! Builds the exporters each signal was configured with.
+//! Builds the exporters each signal was configured with; OTLP spans and
+//! logs go through the bounded, counted queues of [`super::queue`].
 
 use opentelemetry_sdk::{
     logs::LoggerProviderBuilder, metrics::MeterProviderBuilder, trace::TracerProviderBuilder,
@@ -90,7 +91,10 @@ impl Exporters {
             ExporterKind::None | ExporterKind::Prometheus => {}
             #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
             ExporterKind::Otlp => {
-                traces = traces.with_batch_exporter(otlp::spans(&config.otlp[0])?)
+                let (processor, queue) =
+                    super::queue::spans(otlp::spans(&config.otlp[0])?, config.span_queue);
+                inner.queues.push(queue);
+                traces = traces.with_span_processor(processor);
             }
             #[cfg(feature = "stdout")]
             ExporterKind::Console => {
@@ -126,7 +130,12 @@ impl Exporters {
         match config.logs_exporter {
             ExporterKind::None | ExporterKind::Prometheus => {}
             #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
-            ExporterKind::Otlp => logs = logs.with_batch_exporter(otlp::logs(&config.otlp[2])?),
+            ExporterKind::Otlp => {
+                let (processor, queue) =
+                    super::queue::logs(otlp::logs(&config.otlp[2])?, config.log_queue);
+                inner.queues.push(queue);
+                logs = logs.with_log_processor(processor);
+            }
             #[cfg(feature = "stdout")]
             ExporterKind::Console => {
                 logs = logs.with_simple_exporter(opentelemetry_stdout::LogExporter::default())

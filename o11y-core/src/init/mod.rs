@@ -33,9 +33,11 @@ use crate::{
 
 mod exporters;
 mod own;
+mod queue;
 mod warn;
 
 pub use own::{EXPORTER_CRATES, is_exporter_target};
+pub use queue::{DROPPED as TELEMETRY_DROPPED, QUEUE_BYTES as TELEMETRY_QUEUE_BYTES};
 
 /// A boxed `tracing` layer that [`Builder::with_layer`] adds to the subscriber.
 pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
@@ -346,6 +348,7 @@ impl Builder {
             meter_installed: false,
             span_events: self.span_events,
             runtime: None,
+            queues: Vec::new(),
         };
         if !config.disabled {
             let mut traces = SdkTracerProvider::builder()
@@ -365,7 +368,9 @@ impl Builder {
             let (traces, metrics, logs) =
                 exporters.attach(&config, &mut inner, traces, metrics, logs)?;
             inner.tracer_provider = Some(traces.build());
-            inner.meter_provider = Some(metrics.build());
+            let meter_provider = metrics.build();
+            queue::register(&meter_provider, &inner.queues);
+            inner.meter_provider = Some(meter_provider);
             inner.logger_provider = Some(logs.build());
         }
         Ok(inner)
@@ -442,6 +447,9 @@ struct Inner {
     span_events: LevelFilter,
     #[cfg_attr(not(feature = "otlp-grpc"), allow(dead_code))]
     runtime: Option<tokio_rt::Runtime>,
+    /// The accounting of the bounded export queues (OTLP spans and logs).
+    #[allow(dead_code)]
+    queues: Vec<std::sync::Arc<queue::Queue>>,
 }
 
 impl Drop for Inner {

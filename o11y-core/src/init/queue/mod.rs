@@ -1,0 +1,284 @@
+//! Export queues a user can see and bound.
+//!
+//! Spans and log records wait for export in the SDK's batch processors,
+//! which bound them by count only. Here each signal's queue is also bounded
+//! in bytes, and every item that does not reach the exporter's success is
+//! counted:
+//!
+//! - `o11y.telemetry.dropped` ([`DROPPED`](crate::TELEMETRY_DROPPED)), a
+//!   counter of spans and log records, attributes `signal` (`spans`,
+//!   `logs`) and `reason`:
+//!   - `queue_full`: the queue held its maximum count
+//!     (`OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_QUEUE_SIZE`, default 2 048);
+//!   - `bytes_full`: the item would have taken the queue past its bytes
+//!     (`O11Y_BSP_MAX_QUEUE_BYTES`, `O11Y_BLRP_MAX_QUEUE_BYTES`, default
+//!     16 MiB);
+//!   - `export_failed`: the item was in a batch the exporter failed to send
+//!     (refused, timed out, rejected);
+//!   - `shutdown`: the item ended after shutdown began, or was still held
+//!     when it finished.
+//! - `o11y.telemetry.queue.bytes` ([`QUEUE_BYTES`](crate::TELEMETRY_QUEUE_BYTES)),
+//!   a gauge of the bytes each signal's queue holds, attribute `signal`.
+//!
+//! Both are on the guard's meter provider, so they reach Prometheus and
+//! OTLP like the service's own metrics. The size of an item is an estimate:
+//! its fixed size plus its name, attribute keys and values, events, links
+//! and body. An item's bytes are held from the moment it is queued until
+//! the exporter is done with its batch, whether it succeeded, failed or
+//! timed out.
+//!
+//! The count bound is enforced here and handed to the SDK as its own queue
+//! size: what this queue holds is never less than what waits in the SDK's
+//! channel, so the SDK never drops an item on its own (which would leave
+//! its bytes counted forever).
+
+use std::sync::{
+    Arc, Mutex, PoisonError,
+    atomic::{AtomicU64, Ordering},
+};
+
+use opentelemetry::{KeyValue, metrics::MeterProvider as _};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+
+use crate::config::QueueLimits;
+
+mod logs;
+mod size;
+mod spans;
+
+pub(crate) use logs::logs;
+pub(crate) use spans::spans;
+
+/// Name of the counter of dropped spans and log records.
+pub const DROPPED: &str = "o11y.telemetry.dropped";
+/// Name of the gauge of bytes waiting for export.
+pub const QUEUE_BYTES: &str = "o11y.telemetry.queue.bytes";
+
+/// Why an item was dropped: the `reason` attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    QueueFull,
+    BytesFull,
+    ExportFailed,
+    Shutdown,
+}
+
+impl Reason {
+    const ALL: [Self; 4] = [
+        Self::QueueFull,
+        Self::BytesFull,
+        Self::ExportFailed,
+        Self::Shutdown,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::QueueFull => "queue_full",
+            Self::BytesFull => "bytes_full",
+            Self::ExportFailed => "export_failed",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Items and bytes held.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub(crate) items: usize,
+    pub(crate) bytes: usize,
+}
+
+/// One signal's accounting: what is held against its limits, and the drops.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    signal: &'static str,
+    limits: QueueLimits,
+    held: Mutex<Held>,
+    dropped: [AtomicU64; 4],
+}
+
+impl Queue {
+    pub(crate) fn new(signal: &'static str, limits: QueueLimits) -> Arc<Self> {
+        Arc::new(Self {
+            signal,
+            limits,
+            held: Mutex::new(Held::default()),
+            dropped: Default::default(),
+        })
+    }
+
+    /// Takes one item of `bytes` if both limits allow it; otherwise counts
+    /// the drop and returns `false`.
+    fn admit(&self, bytes: usize) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let refused = if held.items >= self.limits.max_items {
+            Reason::QueueFull
+        } else if held.bytes.saturating_add(bytes) > self.limits.max_bytes {
+            Reason::BytesFull
+        } else {
+            held.items += 1;
+            held.bytes += bytes;
+            return true;
+        };
+        drop(held);
+        self.count(refused, 1);
+        false
+    }
+
+    /// Gives back what a finished export held.
+    fn release(&self, done: Held) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.items = held.items.saturating_sub(done.items);
+        held.bytes = held.bytes.saturating_sub(done.bytes);
+    }
+
+    /// Counts whatever is still held as lost at shutdown, and holds nothing.
+    fn abandon(&self) {
+        let lost = std::mem::take(&mut *self.held.lock().unwrap_or_else(PoisonError::into_inner));
+        self.count(Reason::Shutdown, lost.items);
+    }
+
+    fn count(&self, reason: Reason, items: usize) {
+        if let Some(n) = self.dropped.get(reason as usize) {
+            n.fetch_add(items as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Items dropped for `reason` so far.
+    pub(crate) fn dropped(&self, reason: Reason) -> u64 {
+        self.dropped
+            .get(reason as usize)
+            .map_or(0, |n| n.load(Ordering::Relaxed))
+    }
+
+    /// What the queue holds now.
+    pub(crate) fn held(&self) -> Held {
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Reports `queues` on `provider`: [`DROPPED`] and [`QUEUE_BYTES`].
+pub(crate) fn register(provider: &SdkMeterProvider, queues: &[Arc<Queue>]) {
+    if queues.is_empty() {
+        return;
+    }
+    let meter = provider.meter("o11y-core");
+    let all = queues.to_vec();
+    meter
+        .u64_observable_counter(DROPPED)
+        .with_unit("{item}")
+        .with_description("Spans and log records that never reached the collector, by reason")
+        .with_callback(move |observer| {
+            for q in &all {
+                for reason in Reason::ALL {
+                    let attributes = [
+                        KeyValue::new("signal", q.signal),
+                        KeyValue::new("reason", reason.as_str()),
+                    ];
+                    observer.observe(q.dropped(reason), &attributes);
+                }
+            }
+        })
+        .build();
+    let all = queues.to_vec();
+    meter
+        .u64_observable_gauge(QUEUE_BYTES)
+        .with_unit("By")
+        .with_description("Estimated bytes of spans and log records waiting for export")
+        .with_callback(move |observer| {
+            for q in &all {
+                let bytes = u64::try_from(q.held().bytes).unwrap_or(u64::MAX);
+                observer.observe(bytes, &[KeyValue::new("signal", q.signal)]);
+            }
+        })
+        .build();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(max_items: usize, max_bytes: usize) -> Arc<Queue> {
+        Queue::new(
+            "spans",
+            QueueLimits {
+                max_items,
+                max_bytes,
+            },
+        )
+    }
+
+    #[test]
+    fn admits_within_both_limits_and_counts_each_refusal_by_reason() {
+        let q = queue(3, 100);
+        assert!(q.admit(40));
+        assert!(q.admit(40));
+        assert!(!q.admit(21), "past the bytes");
+        assert!(q.admit(20), "exactly at the bytes");
+        assert!(!q.admit(0), "past the count");
+        assert_eq!(
+            q.held(),
+            Held {
+                items: 3,
+                bytes: 100
+            }
+        );
+        assert_eq!(q.dropped(Reason::BytesFull), 1);
+        assert_eq!(q.dropped(Reason::QueueFull), 1);
+        q.release(Held {
+            items: 2,
+            bytes: 80,
+        });
+        assert!(q.admit(80));
+        assert_eq!(
+            q.held(),
+            Held {
+                items: 2,
+                bytes: 100
+            }
+        );
+    }
+
+    #[test]
+    fn an_item_larger_than_the_whole_queue_is_refused_even_when_empty() {
+        let q = queue(10, 100);
+        assert!(!q.admit(101));
+        assert_eq!(q.held(), Held::default());
+        assert_eq!(q.dropped(Reason::BytesFull), 1);
+    }
+
+    #[test]
+    fn a_release_never_goes_below_zero() {
+        let q = queue(10, 100);
+        assert!(q.admit(10));
+        q.release(Held {
+            items: 5,
+            bytes: 50,
+        });
+        assert_eq!(q.held(), Held::default());
+    }
+
+    #[test]
+    fn abandon_counts_what_is_held_as_lost_at_shutdown() {
+        let q = queue(10, 100);
+        assert!(q.admit(10));
+        assert!(q.admit(10));
+        q.abandon();
+        assert_eq!(q.held(), Held::default());
+        assert_eq!(q.dropped(Reason::Shutdown), 2);
+    }
+
+    #[test]
+    fn concurrent_admits_never_exceed_the_limits() {
+        let q = queue(1000, 50_000);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| (0..1000).for_each(|_| _ = q.admit(70)));
+            }
+        });
+        let held = q.held();
+        assert!(held.items <= 1000 && held.bytes <= 50_000, "{held:?}");
+        let refused = q.dropped(Reason::QueueFull) + q.dropped(Reason::BytesFull);
+        assert_eq!(held.items as u64 + refused, 4000);
+    }
+}

@@ -26,6 +26,10 @@ impl Harness for Amqp {
     async fn crash(&self, transport: AmqpTransport) {
         transport.close().await;
     }
+
+    fn cleanup(&self, queue: &str) -> support::Cleanup {
+        support::cleanup::amqp(&url(), queue)
+    }
 }
 
 suite!(Amqp);

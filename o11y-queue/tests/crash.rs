@@ -60,6 +60,9 @@ mod brokers {
         async fn connect(&self) -> Option<RedisTransport> {
             RedisTransport::connect(&url(), options()).await.ok()
         }
+        fn cleanup(&self, queue: &str) -> crate::support::Cleanup {
+            crate::support::cleanup::redis(&url(), queue)
+        }
     }
 
     pub struct RedisList;
@@ -69,6 +72,9 @@ mod brokers {
         const NAME: &'static str = "redis (lists)";
         async fn connect(&self) -> Option<RedisListTransport> {
             RedisListTransport::connect(&url(), options()).await.ok()
+        }
+        fn cleanup(&self, queue: &str) -> crate::support::Cleanup {
+            crate::support::cleanup::redis(&url(), queue)
         }
     }
 }
@@ -81,18 +87,24 @@ mod rabbit {
 
     pub struct Amqp;
 
+    fn url() -> String {
+        std::env::var("O11Y_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+    }
+
     impl Harness for Amqp {
         type T = AmqpTransport;
         const NAME: &'static str = "rabbitmq";
         async fn connect(&self) -> Option<AmqpTransport> {
-            let url = std::env::var("O11Y_AMQP_URL")
-                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
             // Prefetch as deep as the consumer's concurrency: a delivery
             // prefetched when its consumer dies is counted too.
             let options = AmqpOptions::default()
                 .with_prefetch(1)
                 .with_poll(std::time::Duration::from_millis(200));
-            AmqpTransport::connect(&url, options).await.ok()
+            AmqpTransport::connect(&url(), options).await.ok()
+        }
+        fn cleanup(&self, queue: &str) -> crate::support::Cleanup {
+            crate::support::cleanup::amqp(&url(), queue)
         }
     }
 }
@@ -110,32 +122,39 @@ mod aws {
 
     pub struct Sqs;
 
+    fn client() -> aws_sdk_sqs::Client {
+        let url =
+            std::env::var("O11Y_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .endpoint_url(url)
+            .http_client(sqs_http_client())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_timeout(Duration::from_secs(10))
+                    .build(),
+            )
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
     impl Harness for Sqs {
         type T = SqsTransport;
         const NAME: &'static str = "sqs (moto)";
         async fn connect(&self) -> Option<SqsTransport> {
-            let url = std::env::var("O11Y_SQS_URL")
-                .unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
-            let config = aws_sdk_sqs::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-                .endpoint_url(url)
-                .http_client(sqs_http_client())
-                .retry_config(RetryConfig::disabled())
-                .timeout_config(
-                    TimeoutConfig::builder()
-                        .connect_timeout(Duration::from_secs(2))
-                        .operation_timeout(Duration::from_secs(10))
-                        .build(),
-                )
-                .build();
-            let client = aws_sdk_sqs::Client::from_conf(config);
+            let client = client();
             client.list_queues().max_results(1).send().await.ok()?;
             let options = SqsOptions::default()
                 .with_wait(Duration::from_millis(500))
                 .with_visibility_timeout(Duration::from_secs(1));
             Some(SqsTransport::new(client, options))
+        }
+        fn cleanup(&self, queue: &str) -> crate::support::Cleanup {
+            crate::support::cleanup::sqs(client, queue)
         }
     }
 }
@@ -251,6 +270,7 @@ async fn poison_that_kills_the_process<H: Harness>(h: H, kind: &str, redelivery:
     };
     let deadline = Instant::now() + DEADLINE;
     let q = unique_queue(&format!("crash-{kind}"));
+    let _cleanup = h.cleanup(&q);
     let producer = Producer::new(t.clone());
     let others: BTreeSet<String> = (0..10).map(|i| format!("m{i}")).collect();
     for (i, body) in others.iter().enumerate() {

@@ -1,8 +1,12 @@
 //! Broker faults in the middle of a run: RabbitMQ closing every connection
-//! (`rabbitmqctl close_all_connections`), Redis killing the consumer's
-//! clients (`CLIENT KILL ID`), a deleted retry queue. Every message is
-//! processed at least once, none is stranded; duplicates are counted and
-//! printed (`cargo test -p o11y-queue --all-features --test faults -- --nocapture`).
+//! (`rabbitmqctl close_all_connections`) or stopping and starting its app
+//! (`rabbitmqctl stop_app`, `start_app`), Redis killing the consumer's
+//! clients (`CLIENT KILL ID`), a deleted retry queue, a memory alarm
+//! blocking publishers. Every message is processed at least once, none is
+//! stranded; duplicates are counted and printed
+//! (`cargo test -p o11y-queue --all-features --test faults -- --nocapture`).
+//! Whatever a test does to the broker, it undoes before it ends, passed or
+//! failed (drop guards).
 
 // The suite's cases are not run here, only its helpers.
 #[allow(unused_imports)]
@@ -10,14 +14,13 @@ mod support;
 
 use std::{
     collections::HashMap,
-    process::Command,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use futures_util::{StreamExt as _, stream};
 use o11y_queue::{Consumer, Incoming, Producer, RetryPolicy, Transport};
-use support::{Harness, connect_or_skip, unique_queue};
+use support::{Harness, connect_or_skip, rabbitmq, unique_queue};
 use tokio::{sync::oneshot, time::Instant};
 
 /// The faults hit every connection of the broker (or of the consumer):
@@ -66,10 +69,11 @@ async fn publish_run<T: Transport + Clone>(t: &T, q: &str) {
     assert!(results.iter().all(Result::is_ok), "every publish confirmed");
 }
 
-/// Consumes `q` with `t` while `fault` runs once a third of the run was
-/// handled; returns once every message was handled, after a graceful stop.
-/// Then checks that nothing is left, waiting `redelivery` for what the
-/// broker would hand out again.
+/// Consumes `q` with `t` while `fault` runs (off the runtime's threads)
+/// once a third of the run was handled; returns once every message was
+/// handled, after a graceful stop. Then checks that nothing is left,
+/// waiting `redelivery` for what the broker would hand out again, and that
+/// nothing was dead-lettered.
 async fn run_through_fault<T, F>(
     name: &str,
     t: T,
@@ -79,7 +83,7 @@ async fn run_through_fault<T, F>(
     fault: F,
 ) where
     T: Transport + Clone,
-    F: FnOnce(),
+    F: FnOnce() + Send + 'static,
 {
     let deadline = Instant::now() + DEADLINE;
     let started = Instant::now();
@@ -113,7 +117,9 @@ async fn run_through_fault<T, F>(
         .await
         .expect("a third of the run handled in time")
         .unwrap();
-    fault();
+    tokio::task::spawn_blocking(fault)
+        .await
+        .expect("the fault was injected");
     while tally.distinct() < RUN {
         assert!(
             Instant::now() < deadline,
@@ -143,19 +149,27 @@ async fn run_through_fault<T, F>(
             check.ack(q, &d).await.unwrap();
         }
     }
+    let dlq = check.dead_letter_destination(q);
+    let mut dead = 0;
+    loop {
+        let batch = check.receive(&dlq, 100).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        dead += batch.len();
+        for d in &batch {
+            check.ack(&dlq, d).await.unwrap();
+        }
+    }
     println!(
         "FAULT RUN {name}: sent {RUN}, processed {distinct}, duplicates {duplicates}, \
-         dead-lettered 0, lost {}, left in queue {left}, {:.1} s",
+         dead-lettered {dead}, lost {}, left in queue {left}, {:.1} s",
         RUN - distinct,
         took.as_secs_f64()
     );
     assert_eq!(distinct, RUN, "{name}: every message processed");
     assert_eq!(left, 0, "{name}: nothing stranded");
-    let dead = check
-        .receive(&check.dead_letter_destination(q), 10)
-        .await
-        .unwrap();
-    assert!(dead.is_empty(), "{name}: nothing dead-lettered");
+    assert_eq!(dead, 0, "{name}: nothing dead-lettered");
 }
 
 #[cfg(feature = "amqp")]
@@ -180,6 +194,9 @@ mod rabbit {
             let options = AmqpOptions::default().with_poll(Duration::from_millis(200));
             AmqpTransport::connect(&url(), options).await.ok()
         }
+        fn cleanup(&self, queue: &str) -> crate::support::Cleanup {
+            crate::support::cleanup::amqp(&url(), queue)
+        }
     }
 }
 
@@ -193,13 +210,10 @@ async fn rabbitmq_closing_every_connection_mid_run_loses_nothing() {
     };
     let consumer = h.connect().await.expect("second connection");
     let q = unique_queue("fault-amqp");
+    let _cleanup = h.cleanup(&q);
     let close = || {
-        let out = Command::new("rabbitmqctl")
-            .args(["close_all_connections", "o11y fault test"])
-            .output()
-            .expect("rabbitmqctl runs");
-        assert!(out.status.success(), "rabbitmqctl: {out:?}");
-        let said = String::from_utf8_lossy(&out.stdout);
+        let said = rabbitmq::ctl(&["close_all_connections", "o11y fault test"], 60)
+            .expect("rabbitmqctl close_all_connections");
         // Both of this test's connections (at least) were closed.
         let closed = said
             .split_whitespace()
@@ -217,6 +231,138 @@ async fn rabbitmq_closing_every_connection_mid_run_loses_nothing() {
         close,
     )
     .await;
+}
+
+/// The RabbitMQ app stopped and started again mid-run (`rabbitmqctl
+/// stop_app`, `start_app`): connections refused for as long as it is down,
+/// the quorum queue's messages kept on disk. The consumer reconnects with
+/// backoff and every message is processed; what was unacked when the app
+/// stopped comes back (duplicates). The app is started again by a drop
+/// guard, whatever happens.
+#[cfg(feature = "amqp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_app_stop_and_start_mid_run_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let h = rabbit::Amqp;
+    let Some(check) = connect_or_skip(&h, "rabbitmq stop_app and start_app").await else {
+        return;
+    };
+    let consumer = h.connect().await.expect("second connection");
+    let q = unique_queue("fault-amqp-restart");
+    let _cleanup = h.cleanup(&q);
+    let bounce = || {
+        let stopped = rabbitmq::AppStopped::stop();
+        drop(stopped);
+    };
+    run_through_fault(
+        "rabbitmq stop_app/start_app",
+        consumer,
+        check,
+        &q,
+        Duration::from_secs(1),
+        bounce,
+    )
+    .await;
+}
+
+/// A memory alarm blocks every publishing connection: the broker stops
+/// reading it, no confirm comes. `publish` returns an error once
+/// `AmqpOptions::confirm_timeout` passed (2 s here; 10 s by default)
+/// instead of hanging the request that sends. Once the alarm clears, sends
+/// succeed again and every confirmed message is in the queue. The
+/// watermark is set back by a drop guard, whatever happens.
+#[cfg(feature = "amqp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_memory_alarm_bounds_the_confirm_wait() {
+    use std::collections::BTreeSet;
+
+    use o11y_queue::{AmqpOptions, AmqpTransport};
+
+    const BOUND: Duration = Duration::from_secs(2);
+    let _serial = SERIAL.lock().await;
+    let Some(_) = connect_or_skip(&rabbit::Amqp, "rabbitmq memory alarm").await else {
+        return;
+    };
+    let options = AmqpOptions::default()
+        .with_poll(Duration::from_millis(200))
+        .with_confirm_timeout(BOUND);
+    let t = AmqpTransport::connect(&rabbit::url(), options)
+        .await
+        .unwrap();
+    let q = unique_queue("memory-alarm");
+    let _cleanup = rabbit::Amqp.cleanup(&q);
+    let producer = Producer::new(t.clone());
+    // Declared and confirmed before the alarm.
+    producer.publish(&q, "before").await.unwrap();
+    let mut confirmed = BTreeSet::from(["before".to_owned()]);
+
+    let alarm = tokio::task::spawn_blocking(rabbitmq::MemoryAlarm::raise)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while !tokio::task::spawn_blocking(rabbitmq::memory_alarm_on)
+        .await
+        .unwrap()
+    {
+        assert!(Instant::now() < deadline, "the memory alarm went off");
+    }
+    let started = Instant::now();
+    let blocked = tokio::time::timeout(BOUND * 10, producer.publish(&q, "during"))
+        .await
+        .expect("publish returned instead of hanging");
+    let waited = started.elapsed();
+    let error = blocked
+        .expect_err("no confirm while the alarm is on")
+        .to_string();
+    assert!(error.contains("no publisher confirm"), "{error}");
+    tokio::task::spawn_blocking(move || drop(alarm))
+        .await
+        .unwrap();
+    while tokio::task::spawn_blocking(rabbitmq::memory_alarm_on)
+        .await
+        .unwrap()
+    {
+        assert!(Instant::now() < deadline, "the memory alarm cleared");
+    }
+
+    for i in 0..10 {
+        let body = format!("after-{i}");
+        producer
+            .publish(&q, body.clone())
+            .await
+            .expect("sends succeed once the alarm cleared");
+        confirmed.insert(body);
+    }
+    // Every confirmed message is there; the unconfirmed one may be too (the
+    // broker read it once unblocked): at least once, never a silent loss.
+    let mut got = BTreeSet::new();
+    while !confirmed.is_subset(&got) {
+        assert!(
+            Instant::now() < deadline,
+            "confirmed messages missing: {:?}",
+            confirmed.difference(&got).collect::<Vec<_>>()
+        );
+        for d in t.receive(&q, 100).await.unwrap() {
+            got.insert(String::from_utf8_lossy(&d.message.payload).into_owned());
+            t.ack(&q, &d).await.unwrap();
+        }
+    }
+    // The unconfirmed publish, if the broker took it, is in the queue by now
+    // or in the next poll.
+    for d in t.receive(&q, 100).await.unwrap() {
+        got.insert(String::from_utf8_lossy(&d.message.payload).into_owned());
+        t.ack(&q, &d).await.unwrap();
+    }
+    let lost = confirmed.difference(&got).count();
+    println!(
+        "MEMORY ALARM: publish failed after {:.1} s (bound {BOUND:?}): {error}; \
+         sent {}, confirmed {}, failed 1 (in the queue anyway: {}), lost {lost}",
+        waited.as_secs_f64(),
+        confirmed.len() + 1,
+        confirmed.len(),
+        got.contains("during"),
+    );
+    assert_eq!(lost, 0);
 }
 
 #[cfg(feature = "redis")]
@@ -245,6 +391,9 @@ mod redis_brokers {
         async fn connect(&self) -> Option<RedisTransport> {
             RedisTransport::connect(&url(), options()).await.ok()
         }
+        fn cleanup(&self, queue: &str) -> crate::support::Cleanup {
+            crate::support::cleanup::redis(&url(), queue)
+        }
     }
 
     pub struct Lists;
@@ -254,6 +403,9 @@ mod redis_brokers {
         const NAME: &'static str = "redis (lists)";
         async fn connect(&self) -> Option<RedisListTransport> {
             RedisListTransport::connect(&url(), options()).await.ok()
+        }
+        fn cleanup(&self, queue: &str) -> crate::support::Cleanup {
+            crate::support::cleanup::redis(&url(), queue)
         }
     }
 
@@ -301,6 +453,7 @@ async fn redis_kill_mid_run<H: Harness>(h: H, name: &str) {
     let before = redis_brokers::client_ids();
     let consumer = h.connect().await.expect("second connection");
     let q = unique_queue(&format!("fault-{}", H::NAME.replace(' ', "-")));
+    let _cleanup = h.cleanup(&q);
     let kill = move || redis_brokers::kill_since(&before);
     run_through_fault(name, consumer, check, &q, Duration::from_secs(1), kill).await;
 }
@@ -335,6 +488,7 @@ async fn rabbitmq_deleted_retry_queue_leaves_the_message_redeliverable() {
         return;
     };
     let q = unique_queue("deleted-retry");
+    let _cleanup = rabbit::Amqp.cleanup(&q);
     let (capture, provider) = support::cases::fixture();
     Producer::new(t.clone()).publish(&q, "job").await.unwrap();
     let admin = Connection::connect(&rabbit::url(), ConnectionProperties::default())
@@ -424,6 +578,7 @@ async fn rabbitmq_short_backoff_does_not_wait_behind_a_long_one() {
         return;
     };
     let q = unique_queue("backoffs");
+    let _cleanup = rabbit::Amqp.cleanup(&q);
     let a = Message::new("a").with_header(AMQP_ATTEMPT_HEADER, "5");
     t.publish(&q, a).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

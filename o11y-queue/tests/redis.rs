@@ -25,6 +25,10 @@ impl Harness for Redis {
             .with_block(Duration::from_millis(200));
         RedisTransport::connect(&url(), options).await.ok()
     }
+
+    fn cleanup(&self, queue: &str) -> support::Cleanup {
+        support::cleanup::redis(&url(), queue)
+    }
 }
 
 suite!(Redis);
@@ -68,6 +72,7 @@ async fn streams_stay_bounded_by_default() {
     };
     let mut conn = raw().await;
     let q = support::unique_queue("bounded");
+    let _cleanup = Redis.cleanup(&q);
     for i in 0..3 {
         t.publish(&q, Message::new(format!("m{i}"))).await.unwrap();
     }
@@ -91,6 +96,7 @@ async fn streams_stay_bounded_by_default() {
         .await
         .unwrap();
     let q = support::unique_queue("capped");
+    let _cleanup = Redis.cleanup(&q);
     for i in 0..1000 {
         capped
             .publish(&q, Message::new(format!("m{i}")))
@@ -117,6 +123,7 @@ async fn a_failed_dead_letter_add_does_not_ack() {
     };
     let mut conn = raw().await;
     let q = support::unique_queue("dlq-fails");
+    let _cleanup = Redis.cleanup(&q);
     t.publish(&q, Message::new("poison")).await.unwrap();
     // The dead-letter key holds a string: XADD to it fails.
     let dlq = t.dead_letter_destination(&q);
@@ -167,6 +174,7 @@ async fn idle_consumers_with_nothing_pending_leave_the_group() {
     };
     let mut conn = raw().await;
     let q = support::unique_queue("forget");
+    let _cleanup = Redis.cleanup(&q);
     t0.publish(&q, Message::new("held")).await.unwrap();
     let _: () = redis::cmd("XGROUP")
         .arg("CREATE")

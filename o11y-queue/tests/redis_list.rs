@@ -25,6 +25,10 @@ impl Harness for RedisList {
             .with_block(Duration::from_millis(200));
         RedisListTransport::connect(&url(), options).await.ok()
     }
+
+    fn cleanup(&self, queue: &str) -> support::Cleanup {
+        support::cleanup::redis(&url(), queue)
+    }
 }
 
 suite!(RedisList);
@@ -41,6 +45,7 @@ async fn an_element_moved_without_a_reply_is_rescued() {
         return;
     };
     let q = support::unique_queue("lost-reply");
+    let _cleanup = RedisList.cleanup(&q);
     o11y_queue::Producer::new(t.clone())
         .publish(&q, "orphan")
         .await

@@ -56,6 +56,10 @@ impl Harness for Sqs {
             .with_visibility_timeout(Duration::from_secs(1));
         Some(SqsTransport::new(client, options))
     }
+
+    fn cleanup(&self, queue: &str) -> support::Cleanup {
+        support::cleanup::sqs(client, queue)
+    }
 }
 
 /// A message sent by an X-Ray-instrumented producer (the `AWSTraceHeader`
@@ -67,6 +71,7 @@ async fn aws_trace_header_is_read_as_the_parent() {
         return;
     };
     let q = support::unique_queue("xray");
+    let _cleanup = Sqs.cleanup(&q);
     let url = t.queue_url(&q).await.unwrap();
     let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
     let value = MessageSystemAttributeValue::builder()
@@ -134,6 +139,7 @@ async fn spans_carry_the_queue_url() {
         return;
     };
     let q = support::unique_queue("url");
+    let _cleanup = Sqs.cleanup(&q);
     let capture = Capture::new();
     let provider = capture.provider("svc");
     Producer::new(t.clone())
@@ -179,6 +185,7 @@ async fn standard_trace_attributes_are_written_and_read() {
         return;
     };
     let q = support::unique_queue("w3c-attrs");
+    let _cleanup = Sqs.cleanup(&q);
     let capture = Capture::new();
     let provider = capture.provider("svc");
     let parent = Context::new()
@@ -292,6 +299,7 @@ async fn dead_letter_queues_keep_messages_fourteen_days() {
         return;
     };
     let q = support::unique_queue("dlq-retention");
+    let _cleanup = Sqs.cleanup(&q);
     Producer::new(t.clone())
         .publish(&q, "poison")
         .await

@@ -3,6 +3,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod cases;
+pub mod cleanup;
+pub mod rabbitmq;
+
+pub use cleanup::Cleanup;
 
 use std::{
     future::Future,
@@ -30,6 +34,13 @@ pub trait Harness: Send + Sync + 'static {
     fn crash(&self, transport: Self::T) -> impl Future<Output = ()> + Send {
         drop(transport);
         async {}
+    }
+    /// Deletes `queue` and every name the transport derived from it (dead
+    /// letters, retry queues, processing lists) when the guard is dropped:
+    /// each test holds one for each queue it uses.
+    fn cleanup(&self, queue: &str) -> Cleanup {
+        let _ = queue;
+        Cleanup::none()
     }
 }
 

@@ -22,8 +22,9 @@ pub(super) fn spawn_batches<T: Transport, B: o11y_queue::BatchHandler>(
     })
 }
 
-pub async fn batch_links_every_message<H: Harness>(_: &H, t: H::T) {
+pub async fn batch_links_every_message<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("batch");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     let p = producer(t.clone(), &provider);
     // Three messages from three requests (three traces), one correlation id.
@@ -114,8 +115,9 @@ pub async fn batch_links_every_message<H: Harness>(_: &H, t: H::T) {
     );
 }
 
-pub async fn batch_failure_retries_each_then_dead_letters<H: Harness>(_: &H, t: H::T) {
+pub async fn batch_failure_retries_each_then_dead_letters<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("batch-poison");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     let p = producer(t.clone(), &provider);
     for i in 0..2 {
@@ -179,8 +181,9 @@ pub async fn batch_failure_retries_each_then_dead_letters<H: Harness>(_: &H, t: 
 
 /// A batch handler naming the one bad message (`BatchFailed`): only that
 /// one is retried and dead-lettered, the others are acked once.
-pub async fn batch_settles_per_message_when_told_which_failed<H: Harness>(_: &H, t: H::T) {
+pub async fn batch_settles_per_message_when_told_which_failed<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("batch-partial");
+    let _cleanup = h.cleanup(&q);
     let (_capture, provider) = fixture();
     let p = producer(t.clone(), &provider);
     for body in ["good-0", "bad", "good-1"] {

@@ -11,8 +11,9 @@ use super::{
 };
 use crate::support::{Harness, unique_queue, wait_spans};
 
-pub async fn traced_publish_continues_in_consumer<H: Harness>(_: &H, t: H::T) {
+pub async fn traced_publish_continues_in_consumer<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("traced");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     let (system, native) = (t.system(), t.native_headers());
     let cx = traced(&provider, "order-42");
@@ -74,8 +75,9 @@ pub async fn traced_publish_continues_in_consumer<H: Harness>(_: &H, t: H::T) {
     );
 }
 
-pub async fn link_relation_starts_a_linked_trace<H: Harness>(_: &H, t: H::T) {
+pub async fn link_relation_starts_a_linked_trace<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("link");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     let cx = traced(&provider, "corr-link");
     producer(t.clone(), &provider)
@@ -117,8 +119,9 @@ pub async fn link_relation_starts_a_linked_trace<H: Harness>(_: &H, t: H::T) {
     );
 }
 
-pub async fn foreign_message_is_consumed_in_a_new_trace<H: Harness>(_: &H, t: H::T) {
+pub async fn foreign_message_is_consumed_in_a_new_trace<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("foreign");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     t.publish(&q, Message::new("plain body, no headers"))
         .await
@@ -147,8 +150,9 @@ pub async fn foreign_message_is_consumed_in_a_new_trace<H: Harness>(_: &H, t: H:
     spans.assert_single_trace();
 }
 
-pub async fn json_trace_context_field_is_read<H: Harness>(_: &H, t: H::T) {
+pub async fn json_trace_context_field_is_read<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("json");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     let body = r#"{"order":7,"traceContext":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","x-trace-id":"node-1"}}"#;
     t.publish(&q, Message::new(body)).await.unwrap();
@@ -167,8 +171,9 @@ pub async fn json_trace_context_field_is_read<H: Harness>(_: &H, t: H::T) {
     assert_eq!(attr(c, semconv::CONTEXT_SOURCE), "json_field");
 }
 
-pub async fn producer_can_write_the_json_field_and_envelope<H: Harness>(_: &H, t: H::T) {
+pub async fn producer_can_write_the_json_field_and_envelope<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("carriage");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     let cx = traced(&provider, "corr-carriage");
     let trace = cx.span().span_context().trace_id().to_string();

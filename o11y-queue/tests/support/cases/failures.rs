@@ -15,8 +15,9 @@ use tokio::sync::{Notify, mpsc};
 use super::{attr, consumer, fixture, forwarding, producer, receive_one, recv, spawn, traced};
 use crate::support::{Harness, PATIENCE, unique_queue, wait_spans};
 
-pub async fn corrupt_envelope_is_dead_lettered_not_lost<H: Harness>(_: &H, t: H::T) {
+pub async fn corrupt_envelope_is_dead_lettered_not_lost<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("corrupt");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     let corrupt = b"o11y-envelope/1\n{\"traceparent\": broken".to_vec();
     t.publish(&q, Message::new(corrupt.clone())).await.unwrap();
@@ -45,8 +46,9 @@ pub async fn corrupt_envelope_is_dead_lettered_not_lost<H: Harness>(_: &H, t: H:
     assert!(bad.event_names().contains(&semconv::EVENT_CORRUPT_ENVELOPE));
 }
 
-pub async fn fails_twice_then_succeeds<H: Harness>(_: &H, t: H::T) {
+pub async fn fails_twice_then_succeeds<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("flaky");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     let cx = traced(&provider, "corr-flaky");
     producer(t.clone(), &provider)
@@ -100,8 +102,9 @@ pub async fn fails_twice_then_succeeds<H: Harness>(_: &H, t: H::T) {
     );
 }
 
-pub async fn always_failing_is_dead_lettered_after_n<H: Harness>(_: &H, t: H::T) {
+pub async fn always_failing_is_dead_lettered_after_n<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("poison");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     producer(t.clone(), &provider)
         .publish(&q, "poison")
@@ -136,8 +139,9 @@ pub async fn always_failing_is_dead_lettered_after_n<H: Harness>(_: &H, t: H::T)
     );
 }
 
-pub async fn a_permanent_error_is_dead_lettered_at_once<H: Harness>(_: &H, t: H::T) {
+pub async fn a_permanent_error_is_dead_lettered_at_once<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("permanent");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     producer(t.clone(), &provider)
         .publish(&q, "malformed")
@@ -166,6 +170,7 @@ pub async fn a_permanent_error_is_dead_lettered_at_once<H: Harness>(_: &H, t: H:
 
 pub async fn crash_mid_stream_then_restart_loses_nothing<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("restart");
+    let _cleanup = h.cleanup(&q);
     let (_capture, provider) = fixture();
     let all: BTreeSet<String> = (0..12).map(|i| format!("m{i}")).collect();
     let p = producer(t.clone(), &provider);
@@ -227,8 +232,9 @@ pub async fn crash_mid_stream_then_restart_loses_nothing<H: Harness>(h: &H, t: H
     assert_eq!(done, all);
 }
 
-pub async fn graceful_stop_finishes_in_flight_work<H: Harness>(_: &H, t: H::T) {
+pub async fn graceful_stop_finishes_in_flight_work<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("graceful");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     producer(t.clone(), &provider)
         .publish(&q, "slow")
@@ -267,8 +273,9 @@ pub async fn graceful_stop_finishes_in_flight_work<H: Harness>(_: &H, t: H::T) {
 /// A handler that never finishes does not hold the shutdown: past the
 /// deadline its future is dropped and its delivery released to the broker,
 /// which hands it out again.
-pub async fn shutdown_deadline_releases_unfinished_work<H: Harness>(_: &H, t: H::T) {
+pub async fn shutdown_deadline_releases_unfinished_work<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("deadline");
+    let _cleanup = h.cleanup(&q);
     let (_capture, provider) = fixture();
     producer(t.clone(), &provider)
         .publish(&q, "stuck")
@@ -295,8 +302,9 @@ pub async fn shutdown_deadline_releases_unfinished_work<H: Harness>(_: &H, t: H:
 /// A handler slower than the broker's redelivery time (the harnesses use
 /// 1 s) is not processed twice at once: the consumer extends the lease
 /// while it runs. Two handler slots, so a redelivery would be picked up.
-pub async fn slow_handler_keeps_its_lease<H: Harness>(_: &H, t: H::T) {
+pub async fn slow_handler_keeps_its_lease<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("slow");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     producer(t.clone(), &provider)
         .publish(&q, "slow")

@@ -21,8 +21,9 @@ fn in_span() -> bool {
     Context::current().span().span_context().is_valid()
 }
 
-pub async fn sync_and_async_panics_are_failed_attempts<H: Harness>(_: &H, t: H::T) {
+pub async fn sync_and_async_panics_are_failed_attempts<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("panic");
+    let _cleanup = h.cleanup(&q);
     let (capture, provider) = fixture();
     producer(t.clone(), &provider)
         .publish(&q, "job")
@@ -71,8 +72,9 @@ pub async fn sync_and_async_panics_are_failed_attempts<H: Harness>(_: &H, t: H::
     );
 }
 
-pub async fn batch_panics_are_failed_attempts<H: Harness>(_: &H, t: H::T) {
+pub async fn batch_panics_are_failed_attempts<H: Harness>(h: &H, t: H::T) {
     let q = unique_queue("batch-panic");
+    let _cleanup = h.cleanup(&q);
     let (_capture, provider) = fixture();
     producer(t.clone(), &provider)
         .publish(&q, "job")

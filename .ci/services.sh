@@ -23,9 +23,42 @@ if ! up 6379; then
 fi
 echo "redis: $(up 6379 && echo up || echo DOWN)"
 
-if ! up 5672; then
-  echo "starting rabbitmq"
+# The broker's process id, from the pid file it writes.
+rabbit_pid() {
+  local f
+  for f in "${RABBITMQ_PID_FILE:-}" /var/lib/rabbitmq/mnesia/*.pid; do
+    if [ -n "$f" ] && [ -s "$f" ]; then
+      cat "$f"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Stops the broker (killing it by its pid when it does not answer), starts it.
+restart_rabbitmq() {
+  echo "restarting rabbitmq"
+  timeout 60 rabbitmqctl stop >/dev/null 2>&1
+  local pid i
+  if pid=$(rabbit_pid) && kill -0 "$pid" 2>/dev/null; then
+    kill -9 "$pid"
+    for ((i = 0; i < 40; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  fi
   rabbitmq-server -detached || true
+  wait_port 127.0.0.1 5672 120 || echo "WARNING: rabbitmq did not come up"
+}
+
+if up 5672; then
+  # A port that accepts is not a broker that answers (it wedged once under
+  # thousands of leftover quorum queues).
+  if ! timeout 30 rabbitmqctl status >/dev/null 2>&1; then
+    echo "rabbitmq: port 5672 open but rabbitmqctl status fails or hangs"
+    restart_rabbitmq
+  fi
+else
+  echo "starting rabbitmq"
+  # The node may be running with its app stopped (a stop_app left undone).
+  timeout 120 rabbitmqctl start_app >/dev/null 2>&1 || rabbitmq-server -detached || true
   wait_port 127.0.0.1 5672 90 || echo "WARNING: rabbitmq did not come up"
 fi
 echo "rabbitmq: $(up 5672 && echo up || echo DOWN)"

@@ -109,6 +109,18 @@ mod redis;
 #[cfg(feature = "sqs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
 mod sqs;
+#[cfg(any(feature = "sqs", fuzzing))]
+mod sqs_attributes;
+
+/// What the fuzz targets in `fuzz/` reach that is not public API: built only
+/// under `cargo fuzz` (`--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::sqs_attributes::{
+        LOOSE_ATTRIBUTES, PACKED_ATTRIBUTE, pack, sqs_accepts, traceparent_from_xray, unpack,
+    };
+}
 
 pub use carriage::{Carriage, TRACE_CONTEXT_FIELD};
 pub use consumer::{

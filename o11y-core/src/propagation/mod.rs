@@ -317,20 +317,6 @@ impl Carrier for Dyn<'_> {
     }
 }
 
-/// An [`Injector`] over a [`HeaderMap`] that replaces rather than appends.
-struct HeaderInjector<'h>(&'h mut HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::try_from(value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
 /// Which parts of the context travel, from `OTEL_PROPAGATORS` or code.
 ///
 /// `Default` propagates everything: trace context, baggage and the
@@ -507,8 +493,10 @@ impl Propagator {
                 }
             }
         }
-        if self.baggage && !cx.baggage().is_empty() {
-            sdk_baggage().inject_context(cx, &mut HeaderInjector(headers));
+        if let Some(header) = self.baggage.then(|| baggage_header(cx)).flatten()
+            && let Ok(value) = HeaderValue::try_from(header)
+        {
+            headers.insert(BAGGAGE, value);
         }
         if let (Some(name), Some(id)) = (&self.correlation, self.correlation_to_inject(cx)) {
             if let Ok(value) = HeaderValue::from_bytes(id.as_bytes()) {
@@ -603,6 +591,52 @@ fn extract_trace<C: Carrier>(cx: &Context, carrier: &C, scan: &Scan<'_>) -> Cont
     }
 }
 
+/// The longest `baggage` header a receiver takes (W3C Baggage; the SDK drops
+/// a longer one whole).
+const BAGGAGE_MAX_LEN: usize = 8192;
+
+/// The `baggage` header for `cx`'s baggage; `None` when it has no member.
+/// Names and values are percent-encoded wherever the format or the SDK's
+/// parser would read a byte differently (`%` included, so `%25` goes out as
+/// it came in), properties likewise but for their `;` and `=`. A member that
+/// would take the header past 8192 bytes is left out, rather than the
+/// receiver dropping the whole header. (The SDK's own injection sends `%`
+/// and decoded properties raw: `p%2Cq` came back as two members.)
+fn baggage_header(cx: &Context) -> Option<String> {
+    fn encode(out: &mut String, text: &str, keep: &[u8]) {
+        for &b in text.as_bytes() {
+            if (b.is_ascii_graphic() && !b"\",;=%\\".contains(&b)) || keep.contains(&b) {
+                out.push(char::from(b));
+            } else {
+                out.push('%');
+                out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+                out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+            }
+        }
+    }
+    let mut header = String::new();
+    let mut member = String::new();
+    for (name, (value, metadata)) in cx.baggage() {
+        member.clear();
+        encode(&mut member, name.as_str().trim(), &[]);
+        member.push('=');
+        encode(&mut member, value.as_str().trim(), &[]);
+        let metadata = metadata.as_str().trim();
+        if !metadata.is_empty() {
+            member.push(';');
+            encode(&mut member, metadata, b";=");
+        }
+        let comma = usize::from(!header.is_empty());
+        if header.len() + comma + member.len() <= BAGGAGE_MAX_LEN {
+            if comma == 1 {
+                header.push(',');
+            }
+            header.push_str(&member);
+        }
+    }
+    (!header.is_empty()).then_some(header)
+}
+
 fn extract_baggage<C: Carrier>(cx: Context, carrier: &C) -> Context {
     if carrier.first(&BAGGAGE).is_none() {
         return cx;
@@ -629,8 +663,8 @@ impl TextMapPropagator for Propagator {
                 }
             }
         }
-        if self.baggage && !cx.baggage().is_empty() {
-            sdk_baggage().inject_context(cx, injector);
+        if let Some(header) = self.baggage.then(|| baggage_header(cx)).flatten() {
+            injector.set(BAGGAGE.as_str(), header);
         }
         if let (Some(name), Some(id)) = (&self.correlation, self.correlation_to_inject(cx)) {
             injector.set(name.as_str(), id.as_str().to_owned());

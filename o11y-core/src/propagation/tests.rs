@@ -374,6 +374,50 @@ fn baggage_headers_are_combined_and_round_trip() {
     assert_eq!(out["baggage"], "k=v");
 }
 
+/// Found with the `baggage` fuzz target (inputs in
+/// `fuzz/corpus/baggage/regress-*`): the SDK's injection sent decoded
+/// properties and `%` as they were, so what came in as `p%2Cq` went out as
+/// `p,q` (two members) and a value `%2541` came back as `A`.
+#[test]
+fn baggage_is_sent_on_as_it_was_read() {
+    let sent_on = |header: &str| {
+        let cx = extract(&[("baggage", header)]);
+        let mut out = HeaderMap::new();
+        Propagator::default().inject_headers(&cx, &mut out);
+        let out = out["baggage"].to_str().unwrap().to_owned();
+        let again = extract(&[("baggage", &out)]);
+        let members = |cx: &Context| {
+            let mut m: Vec<_> = cx
+                .baggage()
+                .iter()
+                .map(|(k, (v, p))| format!("{k}={v};{}", p.as_str()))
+                .collect();
+            m.sort();
+            m
+        };
+        assert_eq!(members(&again), members(&cx), "{header} sent on as {out}");
+        out
+    };
+    assert_eq!(sent_on("k=v;p%2Cq"), "k=v;p%2Cq");
+    assert_eq!(sent_on("k=%2541"), "k=%2541");
+    assert_eq!(sent_on("k=a%3Db;p=1;q"), "k=a%3Db;p=1;q");
+    assert_eq!(sent_on("k=%E2%82%AC%20x"), "k=%E2%82%AC%20x");
+}
+
+/// Found writing the `baggage` fuzz target's size check (input in
+/// `fuzz/corpus/baggage/regress-encoded-size`): a member that grows when encoded
+/// (raw UTF-8 arrives as 2 bytes, leaves as 6) could take the header past
+/// the 8192 bytes a receiver takes, and the receiver dropped all of it.
+#[test]
+fn sent_baggage_stays_within_what_a_receiver_takes() {
+    let big = format!("big={}", "é".repeat(2000));
+    let cx = extract(&[("baggage", &format!("small=1,{big}"))]);
+    assert_eq!(cx.baggage().len(), 2, "4005 bytes are read");
+    let mut out = HeaderMap::new();
+    Propagator::default().inject_headers(&cx, &mut out);
+    assert_eq!(out["baggage"], "small=1", "12 000 bytes encoded: left out");
+}
+
 #[test]
 fn oversized_baggage_is_dropped() {
     let huge = format!("k={}", "v".repeat(9000));

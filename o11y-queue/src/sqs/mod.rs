@@ -57,7 +57,7 @@ use aws_sdk_sqs::{
 };
 use opentelemetry::KeyValue;
 
-pub use convert::PACKED_ATTRIBUTE;
+pub use crate::sqs_attributes::PACKED_ATTRIBUTE;
 pub use options::SqsOptions;
 
 use crate::{
@@ -276,7 +276,7 @@ impl Transport for SqsTransport {
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader);
-        for name in convert::LOOSE_ATTRIBUTES {
+        for name in crate::sqs_attributes::LOOSE_ATTRIBUTES {
             request = request.message_attribute_names(name);
         }
         if let Some(v) = self.options.visibility_timeout {

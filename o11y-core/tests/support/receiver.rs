@@ -43,8 +43,13 @@ impl Receiver {
 
     /// Starts serving on 127.0.0.1 on `rt`; returns the receiver and its `http://` endpoint.
     pub fn start(rt: &tokio::runtime::Runtime) -> (Self, String) {
+        Self::start_at(rt, "127.0.0.1:0")
+    }
+
+    /// Starts serving at `addr` (a collector coming back on its port).
+    pub fn start_at(rt: &tokio::runtime::Runtime, addr: &str) -> (Self, String) {
         let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(tokio::net::TcpListener::bind(addr))
             .expect("a port on 127.0.0.1");
         let endpoint = format!("http://{}", listener.local_addr().expect("bound"));
         let receiver = Self::default();

@@ -155,3 +155,125 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
         self.inner.set_resource(resource);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Condvar, Mutex};
+
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::{error::OTelSdkError, trace::SdkTracerProvider};
+
+    use super::*;
+
+    /// An exporter that waits for its gate to open, then counts the spans
+    /// it got (or fails, if so made).
+    #[derive(Debug, Clone, Default)]
+    struct Gate {
+        state: Arc<(Mutex<(bool, usize)>, Condvar)>,
+        fail: bool,
+    }
+
+    impl Gate {
+        fn open(&self) {
+            self.state.0.lock().unwrap().0 = true;
+            self.state.1.notify_all();
+        }
+        fn exported(&self) -> usize {
+            self.state.0.lock().unwrap().1
+        }
+    }
+
+    impl SpanExporter for Gate {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            let (lock, open) = &*self.state;
+            let mut state = lock.lock().unwrap();
+            while !state.0 {
+                state = open.wait(state).unwrap();
+            }
+            if self.fail {
+                return Err(OTelSdkError::InternalFailure("refused".into()));
+            }
+            state.1 += batch.len();
+            Ok(())
+        }
+    }
+
+    fn provider(gate: &Gate, max_items: usize) -> (SdkTracerProvider, Arc<Queue>) {
+        let limits = QueueLimits {
+            max_items,
+            max_bytes: usize::MAX,
+        };
+        let (processor, queue) = spans(gate.clone(), limits);
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .build();
+        (provider, queue)
+    }
+
+    fn end_spans(provider: &SdkTracerProvider, n: usize) {
+        let tracer = provider.tracer("t");
+        (0..n).for_each(|_| tracer.in_span("s", |_| {}));
+    }
+
+    /// We refuse at the SDK's own count: the SDK never drops a span we
+    /// admitted, so every admitted span is exported and its bytes come back.
+    #[test]
+    fn the_sdk_never_drops_before_us_and_every_byte_comes_back() {
+        let gate = Gate::default();
+        let (provider, queue) = provider(&gate, 4);
+        end_spans(&provider, 20);
+        assert_eq!(queue.held().items, 4);
+        assert_eq!(queue.dropped(Reason::QueueFull), 16);
+        gate.open();
+        provider.force_flush().unwrap();
+        assert_eq!(gate.exported(), 4);
+        assert_eq!(queue.held(), Held::default());
+        end_spans(&provider, 3);
+        provider.force_flush().unwrap();
+        assert_eq!(gate.exported(), 7);
+        assert_eq!(queue.dropped(Reason::QueueFull), 16);
+        provider.shutdown().unwrap();
+        assert_eq!(queue.held(), Held::default());
+        assert_eq!(queue.dropped(Reason::Shutdown), 0);
+    }
+
+    #[test]
+    fn a_failed_export_counts_its_spans_and_releases_their_bytes() {
+        let gate = Gate {
+            fail: true,
+            ..Gate::default()
+        };
+        gate.open();
+        let (provider, queue) = provider(&gate, 100);
+        end_spans(&provider, 5);
+        let _ = provider.force_flush();
+        assert_eq!(queue.dropped(Reason::ExportFailed), 5);
+        assert_eq!(queue.held(), Held::default());
+    }
+
+    #[test]
+    fn spans_ending_after_shutdown_are_counted_never_held() {
+        let gate = Gate::default();
+        gate.open();
+        let limits = QueueLimits::default();
+        let (processor, queue) = spans(gate.clone(), limits);
+        let span = {
+            let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+            let p = SdkTracerProvider::builder()
+                .with_simple_exporter(exporter.clone())
+                .build();
+            p.tracer("t").in_span("s", |_| {});
+            exporter.get_finished_spans().unwrap().remove(0)
+        };
+        processor.on_end(span.clone());
+        processor.shutdown().unwrap();
+        assert_eq!(
+            gate.exported(),
+            1,
+            "what was queued is exported at shutdown"
+        );
+        processor.on_end(span);
+        assert_eq!(queue.dropped(Reason::Shutdown), 1);
+        assert_eq!(queue.held(), Held::default());
+    }
+}

@@ -62,6 +62,19 @@ impl Drop for Service {
     }
 }
 
+/// Deletes the test's Redis keys when it ends, however it ends (each run
+/// uses a new stream); bounded.
+struct RedisKeys(Vec<String>);
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        let _ = Command::new("timeout")
+            .args(["30", "redis-cli", "-h", "127.0.0.1", "DEL"])
+            .args(&self.0)
+            .output();
+    }
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -226,6 +239,7 @@ async fn d_a_python_message_is_consumed_in_its_trace() {
     support::logs();
     let capture = o11y::testing::Capture::new();
     let queue = format!("d-jobs-{}-{}", std::process::id(), free_port());
+    let _leftover = RedisKeys(vec![queue.clone(), format!("{queue}.dlq")]);
     let config = Config {
         jobs_queue: queue.clone(),
         telemetry: Telemetry::with_tracer_provider(capture.provider("service-c")),

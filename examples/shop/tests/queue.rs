@@ -244,10 +244,54 @@ async fn assert_a3(
     );
 }
 
+/// Deletes an A6 run's queue and its dead letters from the broker when the
+/// test ends, passed or failed: each run uses a new name, and leftover
+/// quorum queues pile up on RabbitMQ. Bounded (`timeout`); SQS queues live
+/// in moto_server's memory.
+struct Leftover {
+    broker: String,
+    queue: String,
+}
+
+impl Drop for Leftover {
+    fn drop(&mut self) {
+        let q = self.queue.as_str();
+        let (dlq, members) = (format!("{q}.dlq"), format!("{q}:consumers"));
+        let commands = match self.broker.as_str() {
+            "amqp" => vec![
+                vec!["rabbitmqctl", "delete_queue", q],
+                vec!["rabbitmqctl", "delete_queue", &dlq],
+            ],
+            "redis" | "redis-list" => {
+                vec![vec![
+                    "redis-cli",
+                    "-h",
+                    "127.0.0.1",
+                    "DEL",
+                    q,
+                    &dlq,
+                    &members,
+                ]]
+            }
+            _ => return,
+        };
+        for command in commands {
+            let _ = std::process::Command::new("timeout")
+                .arg("30")
+                .args(command)
+                .output();
+        }
+    }
+}
+
 /// A3 on `transport`.
 async fn a3_on(transport: AnyTransport, name: &str) {
     let shop = Shop::new();
     let queue = unique(&format!("a6_{name}"));
+    let _leftover = Leftover {
+        broker: name.to_owned(),
+        queue: queue.clone(),
+    };
     let running = start(&shop, transport, notify(&queue, None, 3)).await;
     assert_a3(&shop, &running, &queue, name, &unique("corr")).await;
     running.stop().await;

@@ -42,7 +42,10 @@
 //!   list rides in the context beside the SDK's state and is sent on as it
 //!   came, or after the SDK's members when something changed the state.
 //! - `baggage`: every header value is combined, then the SDK's W3C parser applies
-//!   its limits (64 members, 8192 bytes).
+//!   its limits (64 members, 8192 bytes). It is sent on percent-encoded so that
+//!   it reads back the same (`%` and decoded properties included), in one
+//!   header of at most 8192 bytes: a member whose encoded form would not fit
+//!   is left out.
 
 mod traceparent;
 mod tracestate;

@@ -30,23 +30,35 @@ pub(super) fn fields(message: &Message) -> Vec<(&[u8], &[u8])> {
 pub(super) fn message(flat: Vec<Vec<u8>>) -> Message {
     let mut headers = Headers::new();
     let mut payload = None;
-    let mut all = Map::new();
     let mut it = flat.into_iter();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        let key = String::from_utf8_lossy(&k).to_ascii_lowercase();
+        let mut key = text(k);
+        key.make_ascii_lowercase();
         if key == PAYLOAD_FIELD {
             payload = Some(v);
             continue;
         }
-        let value = String::from_utf8_lossy(&v).into_owned();
-        all.insert(key.clone(), Json::String(value.clone()));
-        headers.insert(key, value);
+        headers.insert(key, text(v));
     }
-    let payload = payload.unwrap_or_else(|| Json::Object(all).to_string().into_bytes());
+    let payload = payload.unwrap_or_else(|| foreign_payload(&headers));
     Message {
         headers,
         payload: payload.into(),
     }
+}
+
+/// `bytes` as text, copied only when they are not valid UTF-8.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The fields of a foreign entry (no `payload` field) as a JSON object.
+fn foreign_payload(fields: &Headers) -> Vec<u8> {
+    let all: Map<String, Json> = fields
+        .iter()
+        .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+        .collect();
+    Json::Object(all).to_string().into_bytes()
 }
 
 /// When an entry was added, from its `<ms>-<seq>` id.

@@ -9,6 +9,27 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # When the collector is down
+//!
+//! Spans and log records wait for OTLP export in bounded queues, each held
+//! to a count (`OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_QUEUE_SIZE`,
+//! default 2 048) and to an estimated size in bytes
+//! (`O11Y_BSP_MAX_QUEUE_BYTES`, `O11Y_BLRP_MAX_QUEUE_BYTES`, default 16 MiB,
+//! so that large items cannot grow the service by gigabytes during an
+//! outage). Past either bound a new item is dropped, never waited for.
+//! What never reaches the collector is counted on the guard's meter
+//! provider, next to the service's own metrics (Prometheus
+//! `o11y_telemetry_dropped_total`):
+//!
+//! | metric | attributes | what |
+//! |---|---|---|
+//! | [`o11y.telemetry.dropped`](TELEMETRY_DROPPED) | `signal` = `spans`, `logs`; `reason` = `queue_full`, `bytes_full`, `export_failed`, `shutdown` | items dropped at a full queue, or in a batch the exporter failed to send (refused, timed out, rejected), or ending after shutdown began |
+//! | [`o11y.telemetry.queue.bytes`](TELEMETRY_QUEUE_BYTES) | `signal` | estimated bytes waiting or being exported |
+//!
+//! An item's bytes are held until the exporter is done with its batch,
+//! successful or not. Export failures are also reported on standard error,
+//! one line per 10 s at most (see [`Builder::install_subscriber`]).
+//!
 //! # Features
 //! - `otlp`: OTLP export over gRPC (`otlp-grpc`) and HTTP/protobuf (`otlp-http`).
 //! - `stdout`: console exporters.

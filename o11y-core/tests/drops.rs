@@ -288,3 +288,29 @@ fn items_queued_at_shutdown_are_counted_and_released() {
     assert_eq!(s.dropped("spans", "export_failed"), 5);
     drop(hole);
 }
+
+/// The counts reach a `/metrics` route like any other metric.
+#[cfg(feature = "prometheus")]
+#[test]
+fn the_drops_reach_the_prometheus_exposition() {
+    let s = Service::new(
+        &refused_endpoint(),
+        &[
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
+        ],
+    );
+    s.spans("lost", 3, 0);
+    s.flush("spans");
+    let text = s.guard.prometheus().unwrap().render();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("o11y_telemetry_dropped_total{")
+                && l.contains(r#"reason="export_failed""#)
+                && l.contains(r#"signal="spans""#)
+        })
+        .unwrap_or_else(|| panic!("no drop count in:\n{text}"));
+    assert!(line.ends_with(" 3"), "{line}");
+    assert!(text.contains("o11y_telemetry_queue_bytes"), "{text}");
+}

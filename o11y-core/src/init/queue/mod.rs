@@ -49,9 +49,14 @@ mod spans;
 pub(crate) use logs::logs;
 pub(crate) use spans::spans;
 
-/// Name of the counter of dropped spans and log records.
+/// `o11y.telemetry.dropped`: the counter of spans and log records that
+/// never reached the collector, attributes `signal` (`spans`, `logs`) and
+/// `reason` (`queue_full`, `bytes_full`, `export_failed`, `shutdown`). On
+/// the guard's meter provider while OTLP exports spans or logs; see
+/// [the crate documentation](crate#when-the-collector-is-down).
 pub const DROPPED: &str = "o11y.telemetry.dropped";
-/// Name of the gauge of bytes waiting for export.
+/// `o11y.telemetry.queue.bytes`: the gauge of the estimated bytes of spans
+/// and log records waiting for export, attribute `signal`.
 pub const QUEUE_BYTES: &str = "o11y.telemetry.queue.bytes";
 
 /// Why an item was dropped: the `reason` attribute.

@@ -607,13 +607,12 @@ const BAGGAGE_MAX_LEN: usize = 8192;
 /// and decoded properties raw: `p%2Cq` came back as two members.)
 fn baggage_header(cx: &Context) -> Option<String> {
     fn encode(out: &mut String, text: &str, keep: &[u8]) {
+        use std::fmt::Write as _;
         for &b in text.as_bytes() {
             if (b.is_ascii_graphic() && !b"\",;=%\\".contains(&b)) || keep.contains(&b) {
                 out.push(char::from(b));
             } else {
-                out.push('%');
-                out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
-                out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+                let _ = write!(out, "%{b:02X}");
             }
         }
     }

@@ -55,7 +55,17 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 # Each of the service, wrk and the receiver runs in its own session
 # (setsid), so in its own scheduling group: with the kernel's autogroups, a
 # process in the script's session would share one CPU share with wrk.
-prioritize() { [ -z "$AUTOGROUP_NICE" ] || echo "$AUTOGROUP_NICE" >"/proc/$1/autogroup"; }
+# AUTOGROUP_NICE applies once the process has its own group (after setsid).
+prioritize() {
+  [ -n "$AUTOGROUP_NICE" ] || return 0
+  local ours
+  ours=$(cut -d' ' -f1 /proc/self/autogroup)
+  for _ in $(seq 100); do
+    [ "$(cut -d' ' -f1 "/proc/$1/autogroup" 2>/dev/null)" != "$ours" ] && break
+    sleep 0.01
+  done
+  echo "$AUTOGROUP_NICE" >"/proc/$1/autogroup"
+}
 
 run_case() { # round case
   local round=$1 case=$2 dir=$OUT/$1-$2 receiver="" service sampler
@@ -91,6 +101,10 @@ run_case() { # round case
   wait "$wrk"
   after=$(load1)
   kill "$sampler" 2>/dev/null || true
+  # CPU per thread (ns on CPU, ns waiting for it, from schedstat).
+  for t in "/proc/$service/task/"*; do
+    echo "$(cat "$t/comm") $(cut -d' ' -f1-2 "$t/schedstat") $(cat "$t/autogroup" 2>/dev/null || cat "/proc/$service/autogroup")"
+  done >"$dir/threads.txt" 2>/dev/null || true
   curl -s "http://127.0.0.1:$SERVICE_PORT/metrics" >"$dir/metrics.txt" || true
   # SIGTERM, then the exit timed against the deadline (SIGKILL after 60 s).
   local start end code

@@ -448,7 +448,6 @@ struct Inner {
     #[cfg_attr(not(feature = "otlp-grpc"), allow(dead_code))]
     runtime: Option<tokio_rt::Runtime>,
     /// The accounting of the bounded export queues (OTLP spans and logs).
-    #[allow(dead_code)]
     queues: Vec<std::sync::Arc<queue::Queue>>,
 }
 

@@ -56,8 +56,11 @@ fn code_settings_win_over_the_environment() {
 #[test]
 fn spans_reach_added_processors_with_the_resource() {
     let capture = Capture::new();
+    // No collector here: nothing else exports (its metrics would fail the shutdown).
     let guard = builder(&[
         ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
         ("OTEL_RESOURCE_ATTRIBUTES", "team=payments"),
     ])
     .with_span_processor(capture.processor())
@@ -199,10 +202,14 @@ fn prometheus_exposition_renders_recorded_metrics() {
 #[test]
 fn init_publishes_its_provider_until_shutdown() {
     let capture = Capture::new();
-    let guard = builder(&[("OTEL_TRACES_EXPORTER", "none")])
-        .with_span_processor(capture.processor())
-        .init()
-        .unwrap();
+    let guard = builder(&[
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ])
+    .with_span_processor(capture.processor())
+    .init()
+    .unwrap();
     let installed = o11y_core::installed_tracer_provider().expect("published by init");
     installed.tracer("t").in_span("through-installed", |_| {});
     assert_eq!(

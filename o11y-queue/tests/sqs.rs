@@ -166,6 +166,37 @@ async fn spans_carry_the_queue_url() {
 
 suite!(Sqs);
 
+/// Found by the `sqs_attributes` fuzz target (docs/fuzzing.md), through the
+/// real server: header names keep their case, and a standard field SQS would
+/// refuse as an attribute (empty, or a character outside XML's) still
+/// arrives, packed, instead of being dropped or failing the send.
+#[tokio::test]
+async fn headers_survive_sqs_as_given() {
+    let Some(t) = support::connect_or_skip(&Sqs, "headers_survive_sqs_as_given").await else {
+        return;
+    };
+    let q = support::unique_queue("as-given");
+    let _cleanup = Sqs.cleanup(&q);
+    let message = o11y_queue::Message::new("x")
+        .with_header("X-Tenant", "acme")
+        .with_header("x-tenant", "other")
+        .with_header("tracestate", "")
+        .with_header("x-trace-id", "id\u{1}\u{FFFF}")
+        .with_header("baggage", "k=v");
+    let sent = message.headers.clone();
+    t.publish(&q, message).await.expect("SQS takes it");
+    let mut delivery = None;
+    for _ in 0..20 {
+        if let Some(d) = t.receive(&q, 1).await.unwrap().pop() {
+            delivery = Some(d);
+            break;
+        }
+    }
+    let delivery = delivery.expect("the message within 20 receives");
+    assert_eq!(delivery.message.headers, sent);
+    t.ack(&q, &delivery).await.unwrap();
+}
+
 /// What OpenTelemetry's SQS instrumentations in other languages read: the
 /// producer writes `traceparent`, `baggage` and the correlation id as
 /// `String` message attributes of their own (read back here with the plain

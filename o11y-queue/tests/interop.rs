@@ -139,15 +139,15 @@ async fn rust_to_python<T: Transport + Clone>(
     py: &Path,
     script: &str,
     url: &str,
+    q: &str,
     continues: Continues,
 ) {
-    let q = unique_queue("interop-to-python");
     let (capture, provider) = support::cases::fixture();
     let request = provider.tracer("interop").start("request");
     let cx = Context::new().with_span(request);
     Producer::new(t)
         .with_tracer_provider(&provider)
-        .publish_with_context(&cx, &q, "from rust")
+        .publish_with_context(&cx, q, "from rust")
         .await
         .unwrap();
     cx.span().end();
@@ -157,7 +157,7 @@ async fn rust_to_python<T: Transport + Clone>(
     let ours = spans.find(&send);
     assert_eq!(ours.kind(), SpanKind::Producer);
 
-    let theirs = python(py, script, &["consume", url, &q]).await;
+    let theirs = python(py, script, &["consume", url, q]).await;
     match continues {
         Continues::Parent => {
             let received = one(&theirs, "CONSUMER", &format!("{q} receive"));
@@ -276,7 +276,9 @@ mod amqp {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rust_producer_to_python_pika_consumer() {
         if let Some((t, py)) = setup("rust_producer_to_python_pika_consumer").await {
-            rust_to_python(t, &py, "amqp.py", &url(), Continues::Parent).await;
+            let q = unique_queue("interop-to-python");
+            let _cleanup = support::cleanup::amqp(&url(), &q);
+            rust_to_python(t, &py, "amqp.py", &url(), &q, Continues::Parent).await;
         }
     }
 
@@ -284,6 +286,7 @@ mod amqp {
     async fn python_pika_producer_to_rust_consumer() {
         if let Some((t, py)) = setup("python_pika_producer_to_rust_consumer").await {
             let q = unique_queue("interop-from-python");
+            let _cleanup = support::cleanup::amqp(&url(), &q);
             python_to_rust(t, &py, "amqp.py", &url(), &q).await;
         }
     }
@@ -304,7 +307,7 @@ mod sqs {
         std::env::var("O11Y_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
     }
 
-    async fn setup(test: &str) -> Option<(SqsTransport, PathBuf)> {
+    fn client() -> aws_sdk_sqs::Client {
         let config = aws_sdk_sqs::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -319,7 +322,11 @@ mod sqs {
                     .build(),
             )
             .build();
-        let client = aws_sdk_sqs::Client::from_conf(config);
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    async fn setup(test: &str) -> Option<(SqsTransport, PathBuf)> {
+        let client = client();
         if let Err(e) = client.list_queues().max_results(1).send().await {
             skip(test, &format!("SQS at {} not reachable ({e})", url()));
             return None;
@@ -334,7 +341,9 @@ mod sqs {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rust_producer_to_python_boto3sqs_consumer() {
         if let Some((t, py)) = setup("rust_producer_to_python_boto3sqs_consumer").await {
-            rust_to_python(t, &py, "sqs.py", &url(), Continues::Link).await;
+            let q = unique_queue("interop-to-python");
+            let _cleanup = support::cleanup::sqs(client, &q);
+            rust_to_python(t, &py, "sqs.py", &url(), &q, Continues::Link).await;
         }
     }
 
@@ -342,6 +351,7 @@ mod sqs {
     async fn python_boto3sqs_producer_to_rust_consumer() {
         if let Some((t, py)) = setup("python_boto3sqs_producer_to_rust_consumer").await {
             let q = unique_queue("interop-from-python");
+            let _cleanup = support::cleanup::sqs(client, &q);
             t.queue_url(&q).await.unwrap(); // the queue the Python producer looks up
             python_to_rust(t, &py, "sqs.py", &url(), &q).await;
         }

@@ -18,13 +18,13 @@
 //! so that large items cannot grow the service by gigabytes during an
 //! outage). Past either bound a new item is dropped, never waited for.
 //! What never reaches the collector is counted on the guard's meter
-//! provider, next to the service's own metrics (Prometheus
-//! `o11y_telemetry_dropped_total`):
+//! provider, next to the service's own metrics (in Prometheus:
+//! `o11y_telemetry_dropped_total`, `o11y_telemetry_queue_size_bytes`):
 //!
 //! | metric | attributes | what |
 //! |---|---|---|
 //! | [`o11y.telemetry.dropped`](TELEMETRY_DROPPED) | `signal` = `spans`, `logs`; `reason` = `queue_full`, `bytes_full`, `export_failed`, `shutdown` | items dropped at a full queue, or in a batch the exporter failed to send (refused, timed out, rejected), or ending after shutdown began |
-//! | [`o11y.telemetry.queue.bytes`](TELEMETRY_QUEUE_BYTES) | `signal` | estimated bytes waiting or being exported |
+//! | [`o11y.telemetry.queue.size`](TELEMETRY_QUEUE_SIZE) | `signal` | estimated bytes waiting or being exported |
 //!
 //! An item's bytes are held until the exporter is done with its batch,
 //! successful or not. Export failures are also reported on standard error,
@@ -81,7 +81,7 @@ pub use error::{ConfigError, InitError, ShutdownError};
 #[cfg(feature = "prometheus")]
 pub use init::installed_prometheus;
 pub use init::{
-    BoxedLayer, Builder, EXPORTER_CRATES, Guard, TELEMETRY_DROPPED, TELEMETRY_QUEUE_BYTES, builder,
+    BoxedLayer, Builder, EXPORTER_CRATES, Guard, TELEMETRY_DROPPED, TELEMETRY_QUEUE_SIZE, builder,
     init, installed_meter_provider, installed_tracer_provider, is_exporter_target,
 };
 #[cfg(feature = "prometheus")]

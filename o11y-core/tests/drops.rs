@@ -2,7 +2,7 @@
 //! or black-holed (a listener that completes the handshake and never
 //! reads), every span and log record that does not reach it is counted in
 //! `o11y.telemetry.dropped` by reason, the queues hold no more than their
-//! count and byte bounds (`o11y.telemetry.queue.bytes`), every held byte
+//! count and byte bounds (`o11y.telemetry.queue.size`), every held byte
 //! comes back whether the export failed, timed out or was cut short by
 //! shutdown, and exports resume when the collector returns.
 #![cfg(feature = "otlp-grpc")]
@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use o11y_core::{Guard, TELEMETRY_DROPPED, TELEMETRY_QUEUE_BYTES};
+use o11y_core::{Guard, TELEMETRY_DROPPED, TELEMETRY_QUEUE_SIZE};
 use opentelemetry::{
     KeyValue,
     logs::{LogRecord as _, Logger as _, LoggerProvider as _},
@@ -129,7 +129,7 @@ impl Service {
     }
 
     fn queued_bytes(&self, signal: &str) -> u64 {
-        self.metric(TELEMETRY_QUEUE_BYTES, &[("signal", signal)])
+        self.metric(TELEMETRY_QUEUE_SIZE, &[("signal", signal)])
     }
 
     /// Waits (bounded) until `signal`'s queue holds no byte.
@@ -312,5 +312,8 @@ fn the_drops_reach_the_prometheus_exposition() {
         })
         .unwrap_or_else(|| panic!("no drop count in:\n{text}"));
     assert!(line.ends_with(" 3"), "{line}");
-    assert!(text.contains("o11y_telemetry_queue_bytes"), "{text}");
+    assert!(
+        text.contains("# TYPE o11y_telemetry_queue_size_bytes gauge"),
+        "{text}"
+    );
 }

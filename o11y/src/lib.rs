@@ -44,7 +44,7 @@ pub struct ReadmeDoctests;
 pub use o11y_core::testing;
 pub use o11y_core::{
     BoxedLayer, Builder, ConfigError, CorrelationContextExt, CorrelationId, CorrelationRef, Guard,
-    InitError, InvalidCorrelationId, ShutdownError, TELEMETRY_DROPPED, TELEMETRY_QUEUE_BYTES,
+    InitError, InvalidCorrelationId, ShutdownError, TELEMETRY_DROPPED, TELEMETRY_QUEUE_SIZE,
     X_REQUEST_ID, X_TRACE_ID, config, current_correlation_id, current_span_id, current_trace_id,
     db, faas, propagation, sampler,
 };

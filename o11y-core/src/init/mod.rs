@@ -37,7 +37,7 @@ mod queue;
 mod warn;
 
 pub use own::{EXPORTER_CRATES, is_exporter_target};
-pub use queue::{DROPPED as TELEMETRY_DROPPED, QUEUE_BYTES as TELEMETRY_QUEUE_BYTES};
+pub use queue::{DROPPED as TELEMETRY_DROPPED, QUEUE_SIZE as TELEMETRY_QUEUE_SIZE};
 
 /// A boxed `tracing` layer that [`Builder::with_layer`] adds to the subscriber.
 pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;

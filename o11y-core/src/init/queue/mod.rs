@@ -17,7 +17,7 @@
 //!     (refused, timed out, rejected);
 //!   - `shutdown`: the item ended after shutdown began, or was still held
 //!     when it finished.
-//! - `o11y.telemetry.queue.bytes` ([`QUEUE_BYTES`](crate::TELEMETRY_QUEUE_BYTES)),
+//! - `o11y.telemetry.queue.size` ([`QUEUE_SIZE`](crate::TELEMETRY_QUEUE_SIZE)),
 //!   a gauge of the bytes each signal's queue holds, attribute `signal`.
 //!
 //! Both are on the guard's meter provider, so they reach Prometheus and
@@ -61,9 +61,9 @@ pub(crate) use spans::spans;
 /// the guard's meter provider while OTLP exports spans or logs; see
 /// [the crate documentation](crate#when-the-collector-is-down).
 pub const DROPPED: &str = "o11y.telemetry.dropped";
-/// `o11y.telemetry.queue.bytes`: the gauge of the estimated bytes of spans
+/// `o11y.telemetry.queue.size`: the gauge of the estimated bytes of spans
 /// and log records waiting for export, attribute `signal`.
-pub const QUEUE_BYTES: &str = "o11y.telemetry.queue.bytes";
+pub const QUEUE_SIZE: &str = "o11y.telemetry.queue.size";
 
 /// Why an item was dropped: the `reason` attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,7 +168,7 @@ impl Queue {
     }
 }
 
-/// Reports `queues` on `provider`: [`DROPPED`] and [`QUEUE_BYTES`].
+/// Reports `queues` on `provider`: [`DROPPED`] and [`QUEUE_SIZE`].
 pub(crate) fn register(provider: &SdkMeterProvider, queues: &[Arc<Queue>]) {
     if queues.is_empty() {
         return;
@@ -193,7 +193,7 @@ pub(crate) fn register(provider: &SdkMeterProvider, queues: &[Arc<Queue>]) {
         .build();
     let all = queues.to_vec();
     meter
-        .u64_observable_gauge(QUEUE_BYTES)
+        .u64_observable_gauge(QUEUE_SIZE)
         .with_unit("By")
         .with_description("Estimated bytes of spans and log records waiting for export")
         .with_callback(move |observer| {

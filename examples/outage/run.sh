@@ -18,7 +18,7 @@
 #     drop counter o11y_telemetry_dropped is read just before SIGTERM)
 #   AUTOGROUP_NICE= (e.g. -10: the nice value of the service's and wrk's
 #     scheduling groups, to shield them from other work on the machine)
-#   OUT=target/outage-bench (per-run files and results.tsv)
+#   OUT=target/outage-bench/DATE-TIME (per-run files and results.tsv)
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -31,7 +31,7 @@ SAMPLE_EVERY=${SAMPLE_EVERY:-5}
 SLOW_MS=${SLOW_MS:-2000}
 SERVICE_CPU=${SERVICE_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
-OUT=${OUT:-target/outage-bench}
+OUT=${OUT:-target/outage-bench/$(date +%Y%m%d-%H%M%S)}
 METRICS=${METRICS:-otlp}
 AUTOGROUP_NICE=${AUTOGROUP_NICE:-}
 SERVICE_PORT=${SERVICE_PORT:-18081}

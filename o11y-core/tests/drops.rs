@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use o11y_core::{Guard, TELEMETRY_DROPPED, TELEMETRY_QUEUE_SIZE};
+use o11y_core::{Guard, TELEMETRY_DROPPED, TELEMETRY_QUEUE_SIZE, config::QueueLimits};
 use opentelemetry::{
     KeyValue,
     logs::{LogRecord as _, Logger as _, LoggerProvider as _},
@@ -287,6 +287,25 @@ fn items_queued_at_shutdown_are_counted_and_released() {
     assert!(s.drained("spans"), "released when the export timed out");
     assert_eq!(s.dropped("spans", "export_failed"), 5);
     drop(hole);
+}
+
+#[test]
+fn queue_limits_set_in_code_win_over_the_environment() {
+    let spans = QueueLimits {
+        max_items: 3,
+        max_bytes: 4096,
+    };
+    let config = o11y_core::builder("limits")
+        .env_lookup(|n| n.contains("QUEUE").then(|| "1".to_owned()))
+        .span_queue(spans)
+        .config()
+        .unwrap();
+    assert_eq!(config.span_queue, spans);
+    let from_env = QueueLimits {
+        max_items: 1,
+        max_bytes: 1,
+    };
+    assert_eq!(config.log_queue, from_env);
 }
 
 /// The counts reach a `/metrics` route like any other metric.

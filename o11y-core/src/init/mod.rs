@@ -25,7 +25,7 @@ use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{Layer, Registry, filter::filter_fn, layer::SubscriberExt};
 
 use crate::{
-    config::{Config, ExporterKind},
+    config::{Config, ExporterKind, QueueLimits},
     error::{ConfigError, InitError, ShutdownError},
     propagation::Propagator,
     sampler::SamplerConfig,
@@ -108,6 +108,7 @@ pub struct Builder {
     logs: Option<ExporterKind>,
     sampler: Option<SamplerConfig>,
     propagator: Option<Propagator>,
+    queues: [Option<QueueLimits>; 2],
     span_processors: Vec<MakeProcessor>,
     metric_readers: Vec<EditMeters>,
     log_processors: Vec<EditLogs>,
@@ -138,6 +139,7 @@ impl Builder {
             logs: None,
             sampler: None,
             propagator: None,
+            queues: [None, None],
             span_processors: Vec::new(),
             metric_readers: Vec::new(),
             log_processors: Vec::new(),
@@ -197,6 +199,21 @@ impl Builder {
     /// The propagator (overrides `OTEL_PROPAGATORS`).
     pub fn propagator(mut self, propagator: Propagator) -> Self {
         self.propagator = Some(propagator);
+        self
+    }
+
+    /// Bounds of the OTLP span export queue (overrides `OTEL_BSP_MAX_QUEUE_SIZE`
+    /// and `O11Y_BSP_MAX_QUEUE_BYTES`): past either, a span is dropped and
+    /// counted in [`TELEMETRY_DROPPED`](crate::TELEMETRY_DROPPED).
+    pub fn span_queue(mut self, limits: QueueLimits) -> Self {
+        self.queues[0] = Some(limits);
+        self
+    }
+
+    /// Bounds of the OTLP log export queue (overrides `OTEL_BLRP_MAX_QUEUE_SIZE`
+    /// and `O11Y_BLRP_MAX_QUEUE_BYTES`).
+    pub fn log_queue(mut self, limits: QueueLimits) -> Self {
+        self.queues[1] = Some(limits);
         self
     }
 
@@ -285,6 +302,8 @@ impl Builder {
         if let Some(p) = &self.propagator {
             config.propagator = p.clone();
         }
+        config.span_queue = self.queues[0].unwrap_or(config.span_queue);
+        config.log_queue = self.queues[1].unwrap_or(config.log_queue);
         Ok(config)
     }
 

@@ -91,73 +91,14 @@ pub(crate) fn base_attributes<T: Transport>(
     attrs
 }
 
+/// A span's name: `{operation} {destination}`.
 pub(crate) fn span_name(operation: &str, destination: &str) -> Cow<'static, str> {
-    match names::get(destination) {
-        Some(names) if operation == "send" => Cow::Borrowed(names.send),
-        Some(names) if operation == "process" => Cow::Borrowed(names.process),
-        _ => Cow::Owned(format!("{operation} {destination}")),
-    }
+    Cow::Owned(format!("{operation} {destination}"))
 }
 
-/// A destination or host name as an attribute value: interned (no
-/// allocation per span) while few names have been seen.
+/// A destination or host name as an attribute value.
 pub(crate) fn string(value: &str) -> opentelemetry::Value {
-    match names::get(value) {
-        Some(names) => names.name.into(),
-        None => value.to_owned().into(),
-    }
-}
-
-/// Destination and host names, interned: a service talks to a handful of
-/// queues, and each span would otherwise allocate its name and attribute
-/// strings again. Bounded: past [`names::LIMIT`] names, spans allocate.
-mod names {
-    use std::{
-        collections::HashMap,
-        sync::{OnceLock, PoisonError, RwLock},
-    };
-
-    /// The most names kept.
-    pub(super) const LIMIT: usize = 512;
-
-    /// The strings made from one name.
-    pub(super) struct Names {
-        pub(super) name: &'static str,
-        pub(super) send: &'static str,
-        pub(super) process: &'static str,
-    }
-
-    type Table = RwLock<HashMap<Box<str>, &'static Names>>;
-
-    fn table() -> &'static Table {
-        static TABLE: OnceLock<Table> = OnceLock::new();
-        TABLE.get_or_init(Table::default)
-    }
-
-    pub(super) fn get(name: &str) -> Option<&'static Names> {
-        let table = table();
-        let read = table.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(names) = read.get(name) {
-            return Some(names);
-        }
-        drop(read);
-        let mut write = table.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(names) = write.get(name) {
-            return Some(names);
-        }
-        if write.len() >= LIMIT || name.len() > 256 {
-            return None;
-        }
-        // Leaked on purpose, at most LIMIT times: these live as long as the process.
-        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-        let names: &'static Names = Box::leak(Box::new(Names {
-            name: leak(name.to_owned()),
-            send: leak(format!("send {name}")),
-            process: leak(format!("process {name}")),
-        }));
-        write.insert(name.into(), names);
-        Some(names)
-    }
+    value.to_owned().into()
 }
 
 /// A span to start with [`start`].
@@ -205,35 +146,4 @@ where
     started.update_name(span_name(span.operation, span.destination));
     started.set_attributes((span.attributes)());
     parent.with_span(started)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_interned_and_bounded() {
-        let first = span_name("send", "orders-interned");
-        assert!(matches!(first, Cow::Borrowed("send orders-interned")));
-        assert_eq!(
-            span_name("process", "orders-interned"),
-            "process orders-interned"
-        );
-        assert_eq!(
-            span_name("receive", "orders-interned"),
-            "receive orders-interned"
-        );
-        for i in 0..names::LIMIT {
-            let _ = span_name("send", &format!("filler-{i}"));
-        }
-        let late = span_name("send", "one-too-many");
-        assert!(
-            matches!(late, Cow::Owned(_)),
-            "past the limit names are allocated"
-        );
-        assert_eq!(late, "send one-too-many");
-        assert_eq!(string("one-too-many").as_str(), "one-too-many");
-        let long = "q".repeat(300);
-        assert!(matches!(span_name("send", &long), Cow::Owned(_)));
-    }
 }

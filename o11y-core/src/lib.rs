@@ -27,8 +27,11 @@
 //! | [`o11y.telemetry.queue.size`](TELEMETRY_QUEUE_SIZE) | `signal` | estimated bytes waiting or being exported |
 //!
 //! An item's bytes are held until the exporter is done with its batch,
-//! successful or not. Export failures are also reported on standard error,
-//! one line per 10 s at most (see [`Builder::install_subscriber`]).
+//! successful or not. Export failures and a full queue's drops are also
+//! reported on standard error, one line per 10 s at most (see
+//! [`Builder::install_subscriber`]); a full queue's warning is a `tracing`
+//! WARN event of target `o11y_core::export`, so the service's JSON logs show
+//! it too, and it is never exported.
 //!
 //! # Features
 //! - `otlp`: OTLP export over gRPC (`otlp-grpc`) and HTTP/protobuf (`otlp-http`).

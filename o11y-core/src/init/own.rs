@@ -15,12 +15,15 @@ pub const EXPORTER_CRATES: &[&str] = &[
 ];
 
 /// Whether `target` (a `tracing` target: a module path, or a crate name
-/// such as `opentelemetry-otlp`) belongs to one of [`EXPORTER_CRATES`].
+/// such as `opentelemetry-otlp`) belongs to one of [`EXPORTER_CRATES`], or
+/// is the export queues' own warning (`o11y_core::export`, a full queue
+/// dropping: exporting it would feed the queue that is full).
 /// `opentelemetry_sdk::trace`, `hyper_util::client` and `h2` do; `h2o`,
 /// `tower_http` (the service's own HTTP layer) and `my_app::tonic` do not.
 pub fn is_exporter_target(target: &str) -> bool {
     let krate = target.split("::").next().unwrap_or(target);
-    krate.starts_with("opentelemetry")
+    target == super::queue::DROP_WARNING_TARGET
+        || krate.starts_with("opentelemetry")
         || EXPORTER_CRATES
             .iter()
             .any(|name| krate.len() == name.len() && krate.replace('-', "_") == *name)
@@ -43,6 +46,7 @@ mod tests {
             "hyper-util",
             "reqwest::connect",
             "tower::buffer",
+            "o11y_core::export",
         ] {
             assert!(is_exporter_target(own), "{own}");
         }
@@ -54,6 +58,7 @@ mod tests {
             "towering",
             "tower_http::trace",
             "o11y",
+            "o11y_core::init",
         ] {
             assert!(!is_exporter_target(app), "{app}");
         }

@@ -74,9 +74,13 @@ impl ExportWarnings {
 }
 
 /// The events the layer reports: WARN and ERROR of the OpenTelemetry
-/// crates. As its filter, this keeps every other callsite disabled for it.
+/// crates and of the export queues (a full queue's drops). As its filter,
+/// this keeps every other callsite disabled for it.
 pub(super) fn interested(meta: &tracing::Metadata<'_>) -> bool {
-    meta.is_event() && *meta.level() <= Level::WARN && meta.target().starts_with("opentelemetry")
+    meta.is_event()
+        && *meta.level() <= Level::WARN
+        && (meta.target().starts_with("opentelemetry")
+            || meta.target() == super::queue::DROP_WARNING_TARGET)
 }
 
 impl<S: Subscriber> Layer<S> for ExportWarnings {

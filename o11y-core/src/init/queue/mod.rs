@@ -38,9 +38,12 @@
     allow(dead_code, unused_imports)
 )]
 
-use std::sync::{
-    Arc, Mutex, PoisonError,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use opentelemetry::{KeyValue, metrics::MeterProvider as _};
@@ -64,6 +67,15 @@ pub const DROPPED: &str = "o11y.telemetry.dropped";
 /// `o11y.telemetry.queue.size`: the gauge of the estimated bytes of spans
 /// and log records waiting for export, attribute `signal`.
 pub const QUEUE_SIZE: &str = "o11y.telemetry.queue.size";
+
+/// The `tracing` target of the warning a full queue gives: reported on
+/// standard error with the SDK's export problems (at most one line per 10
+/// s), never exported itself (see [`is_exporter_target`](crate::is_exporter_target)).
+pub(crate) const DROP_WARNING_TARGET: &str = "o11y_core::export";
+
+/// A full queue warns at most once per this interval: during an outage
+/// items are refused by the million, and the counter has the figures.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Why an item was dropped: the `reason` attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +118,7 @@ pub(crate) struct Queue {
     limits: QueueLimits,
     held: Mutex<Held>,
     dropped: [AtomicU64; 4],
+    warned: Mutex<Option<Instant>>,
 }
 
 impl Queue {
@@ -115,6 +128,7 @@ impl Queue {
             limits,
             held: Mutex::new(Held::default()),
             dropped: Default::default(),
+            warned: Mutex::new(None),
         })
     }
 
@@ -133,7 +147,32 @@ impl Queue {
         };
         drop(held);
         self.count(refused, 1);
+        self.warn(refused, Instant::now());
         false
+    }
+
+    /// A `tracing` WARN event saying the queue drops, unless one was given
+    /// less than [`WARN_INTERVAL`] before `now`. The SDK's own "dropping"
+    /// warning never fires: this queue refuses items before its channel fills.
+    fn warn(&self, reason: Reason, now: Instant) -> bool {
+        let mut last = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|t| now.saturating_duration_since(t) < WARN_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        drop(last);
+        tracing::warn!(
+            name: "ExportQueue.Dropping",
+            target: DROP_WARNING_TARGET,
+            signal = self.signal,
+            reason = reason.as_str(),
+            dropped = self.dropped(reason),
+            max_items = self.limits.max_items,
+            max_bytes = self.limits.max_bytes,
+            "the export queue is full: {} are dropped and counted in {DROPPED}",
+            self.signal,
+        );
+        true
     }
 
     /// Gives back what a finished export held.
@@ -248,6 +287,42 @@ mod tests {
                 bytes: 100
             }
         );
+    }
+
+    #[test]
+    fn a_full_queue_warns_once_per_interval() {
+        use tracing_subscriber::{Layer, layer::SubscriberExt as _};
+
+        struct Count(Arc<AtomicU64>);
+        impl<S: tracing::Subscriber> Layer<S> for Count {
+            fn on_event(
+                &self,
+                e: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                let m = e.metadata();
+                if m.target() == DROP_WARNING_TARGET && *m.level() == tracing::Level::WARN {
+                    self.0.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let events = Arc::new(AtomicU64::new(0));
+        let subscriber = tracing_subscriber::registry().with(Count(events.clone()));
+        let q = queue(1, 100);
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(q.admit(10));
+            for _ in 0..1000 {
+                assert!(!q.admit(10));
+            }
+        });
+        assert_eq!(events.load(Ordering::Relaxed), 1, "1000 drops, one warning");
+        assert_eq!(q.dropped(Reason::QueueFull), 1000);
+        // The interval is measured from the last warning.
+        let t0 = Instant::now();
+        let q = queue(1, 100);
+        assert!(q.warn(Reason::BytesFull, t0));
+        assert!(!q.warn(Reason::BytesFull, t0 + WARN_INTERVAL / 2));
+        assert!(q.warn(Reason::QueueFull, t0 + WARN_INTERVAL));
     }
 
     #[test]

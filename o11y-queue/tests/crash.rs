@@ -113,34 +113,13 @@ mod rabbit {
 mod aws {
     use std::time::Duration;
 
-    use aws_sdk_sqs::config::{
-        BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig,
-    };
-    use o11y_queue::{SqsOptions, SqsTransport, sqs_http_client};
+    use o11y_queue::{SqsOptions, SqsTransport};
 
     use super::Harness;
 
     pub struct Sqs;
 
-    fn client() -> aws_sdk_sqs::Client {
-        let url =
-            std::env::var("O11Y_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .endpoint_url(url)
-            .http_client(sqs_http_client())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(10))
-                    .build(),
-            )
-            .build();
-        aws_sdk_sqs::Client::from_conf(config)
-    }
+    use crate::support::sqs_client as client;
 
     impl Harness for Sqs {
         type T = SqsTransport;

@@ -296,34 +296,10 @@ mod amqp {
 mod sqs {
     use std::time::Duration;
 
-    use aws_sdk_sqs::config::{
-        BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig,
-    };
-    use o11y_queue::{SqsOptions, SqsTransport, sqs_http_client};
+    use o11y_queue::{SqsOptions, SqsTransport};
 
     use super::*;
-
-    fn url() -> String {
-        std::env::var("O11Y_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
-    }
-
-    fn client() -> aws_sdk_sqs::Client {
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .endpoint_url(url())
-            .http_client(sqs_http_client())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(10))
-                    .build(),
-            )
-            .build();
-        aws_sdk_sqs::Client::from_conf(config)
-    }
+    use crate::support::{sqs_client as client, sqs_url as url};
 
     async fn setup(test: &str) -> Option<(SqsTransport, PathBuf)> {
         let client = client();

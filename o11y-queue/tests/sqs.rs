@@ -6,42 +6,16 @@ mod support;
 
 use std::time::Duration;
 
-use aws_sdk_sqs::{
-    config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig},
-    types::{MessageSystemAttributeNameForSends, MessageSystemAttributeValue},
-};
+use aws_sdk_sqs::types::{MessageSystemAttributeNameForSends, MessageSystemAttributeValue};
 use o11y_core::testing::Capture;
-use o11y_queue::{
-    Consumer, Incoming, Producer, SqsOptions, SqsTransport, Transport, semconv, sqs_http_client,
-};
+use o11y_queue::{Consumer, Incoming, Producer, SqsOptions, SqsTransport, Transport, semconv};
 use opentelemetry::trace::{SpanId, TraceId};
 use support::Harness;
 use tokio::sync::{mpsc, oneshot};
 
 struct Sqs;
 
-fn url() -> String {
-    std::env::var("O11Y_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
-}
-
-/// A client for the local server: no retries, short timeouts.
-fn client() -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .endpoint_url(url())
-        .http_client(sqs_http_client())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(10))
-                .build(),
-        )
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
-}
+use support::sqs_client as client;
 
 impl Harness for Sqs {
     type T = SqsTransport;

@@ -121,3 +121,33 @@ macro_rules! suite {
         )+
     };
 }
+
+/// The SQS server the tests use: `O11Y_SQS_URL`, by default moto_server on
+/// 127.0.0.1:5000.
+#[cfg(feature = "sqs")]
+pub fn sqs_url() -> String {
+    std::env::var("O11Y_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
+}
+
+/// A client for [`sqs_url`]: test credentials, no retries, short timeouts.
+#[cfg(feature = "sqs")]
+pub fn sqs_client() -> aws_sdk_sqs::Client {
+    use aws_sdk_sqs::config::{
+        BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig,
+    };
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .endpoint_url(sqs_url())
+        .http_client(o11y_queue::sqs_http_client())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}

@@ -36,12 +36,12 @@ use opentelemetry::{
     Context, InstrumentationScope, KeyValue,
     context::FutureExt as _,
     global::{BoxedTracer, ObjectSafeTracerProvider},
-    propagation::{Extractor, TextMapPropagator},
+    propagation::TextMapPropagator,
     trace::{SpanKind, TraceContextExt as _, Tracer as _, TracerProvider},
 };
 use opentelemetry_semantic_conventions::attribute::{FAAS_INVOCATION_ID, FAAS_NAME, FAAS_TRIGGER};
 
-use crate::propagation::{Propagator, mark_random_trace_id};
+use crate::propagation::{AnyCase, Propagator, mark_random_trace_id};
 
 /// The instrumentation scope of invocation spans.
 pub const SCOPE: &str = "o11y-faas";
@@ -173,25 +173,6 @@ fn tracer_of<P: ObjectSafeTracerProvider + ?Sized>(provider: &P) -> BoxedTracer 
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
     BoxedTracer::new(provider.boxed_tracer(scope))
-}
-
-/// Headers looked up without regard to case.
-struct AnyCase<'a>(&'a HashMap<String, String>);
-
-impl Extractor for AnyCase<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        let exact = self.0.get(key);
-        let value = exact.or_else(|| {
-            let mut all = self.0.iter();
-            all.find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v)
-        });
-        value.map(String::as_str)
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(String::as_str).collect()
-    }
 }
 
 #[cfg(test)]

@@ -2,10 +2,8 @@
 //! a `traceContext` field inside a JSON body.
 
 use bytes::Bytes;
-use opentelemetry::{
-    Context,
-    propagation::{Extractor, TextMapPropagator},
-};
+use o11y_core::propagation::AnyCase;
+use opentelemetry::{Context, propagation::TextMapPropagator};
 use serde_json::{Map, Value};
 
 use crate::{
@@ -274,12 +272,12 @@ pub(crate) fn extract(propagator: &dyn TextMapPropagator, message: &Message) -> 
         match json_field(&payload) {
             Some(fields) => {
                 source = Source::JsonField;
-                propagator.extract_with_context(&Context::new(), &Carrier(&fields))
+                propagator.extract_with_context(&Context::new(), &AnyCase(&fields))
             }
-            None => propagator.extract_with_context(&Context::new(), &Carrier(&headers)),
+            None => propagator.extract_with_context(&Context::new(), &AnyCase(&headers)),
         }
     } else {
-        propagator.extract_with_context(&Context::new(), &Carrier(&headers))
+        propagator.extract_with_context(&Context::new(), &AnyCase(&headers))
     };
     Extracted {
         cx,
@@ -287,26 +285,6 @@ pub(crate) fn extract(propagator: &dyn TextMapPropagator, message: &Message) -> 
         payload,
         source,
         corrupt,
-    }
-}
-
-/// Reads [`Headers`] for a propagator: the key as given (this crate and most
-/// producers write lowercase names), then ignoring ASCII case, without the
-/// lowercased copy of every key that `HashMap`'s own `Extractor` makes.
-struct Carrier<'a>(&'a Headers);
-
-impl Extractor for Carrier<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        let value = self.0.get(key).or_else(|| {
-            let mut all = self.0.iter();
-            all.find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v)
-        });
-        value.map(String::as_str)
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(String::as_str).collect()
     }
 }
 

@@ -47,6 +47,7 @@
 //!   header of at most 8192 bytes: a member whose encoded form would not fit
 //!   is left out.
 
+mod any_case;
 mod traceparent;
 mod tracestate;
 
@@ -60,6 +61,7 @@ use opentelemetry::{
     trace::{SpanContext, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 
+pub use any_case::AnyCase;
 pub use traceparent::{EncodedTraceparent, TRACEPARENT_LEN, Traceparent, TraceparentError};
 pub use tracestate::{
     MAX_LEN as TRACESTATE_MAX_LEN, MAX_MEMBERS as TRACESTATE_MAX_MEMBERS, TracestateError,

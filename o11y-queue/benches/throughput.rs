@@ -1,6 +1,8 @@
 //! Publish + consume throughput against real brokers, in one run: the raw
-//! client, this crate's transport without spans, and `Producer`/`Consumer`
-//! with a sampled SDK tracer (batch processor, exporter that drops).
+//! client (also carrying a constant `traceparent`, to show what the context's
+//! bytes cost the broker), this crate's transport without spans, and
+//! `Producer`/`Consumer` with a no-op tracer and with a sampled SDK tracer
+//! (batch processor, exporter that drops), together and one side at a time.
 //!
 //! `cargo bench -p o11y-queue --features redis,amqp --bench throughput`
 //! (Redis on 127.0.0.1:6379, RabbitMQ on 127.0.0.1:5672; a missing broker is skipped).
@@ -17,7 +19,8 @@
 //! Both sides do the same work: the same payload, persistent and confirmed
 //! (AMQP: `mandatory`, quorum queue) or capped and deleted once acked
 //! (Redis: `MAXLEN ~`, `XACK` + `XDEL`), one ack call per read on Redis,
-//! one connection for publishes and acks plus one for reads.
+//! one connection for publishes and acks plus one for reads. The run deletes
+//! its streams and queues when it ends.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -40,7 +43,7 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::{
     error::OTelSdkResult,
-    trace::{SdkTracerProvider, SpanData, SpanExporter},
+    trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter},
 };
 use tokio::{runtime::Runtime, sync::Notify};
 
@@ -51,6 +54,9 @@ const WARM_UP: usize = 3;
 const PAYLOAD: &[u8] = br#"{"order":42,"items":[1,2,3],"note":"benchmark payload"}"#;
 const REDIS: &str = "redis://127.0.0.1:6379";
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// What `raw_traceparent` adds to every message: the bytes a sampled
+/// context costs the broker and its client, without any of this crate.
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 #[derive(Debug)]
 struct DropExporter;
@@ -113,14 +119,17 @@ type Publish = Box<dyn Fn() -> BoxFuture<'static, ()>>;
 /// One variant: a consumer running in the background, a publish function.
 struct Variant {
     name: &'static str,
+    /// The queue or stream it uses, deleted at the end.
+    queue: String,
     counter: Arc<Counter>,
     publish: Publish,
 }
 
 impl Variant {
-    fn new(name: &'static str, counter: Arc<Counter>, publish: Publish) -> Self {
+    fn new(name: &'static str, queue: &str, counter: Arc<Counter>, publish: Publish) -> Self {
         Self {
             name,
+            queue: queue.to_owned(),
             counter,
             publish,
         }
@@ -216,10 +225,15 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn instrumented_provider() -> SdkTracerProvider {
-    SdkTracerProvider::builder()
-        .with_batch_exporter(DropExporter)
-        .build()
+/// The SDK's provider, batch processor, an exporter that drops; `sampler`
+/// instead of the default (parent-based, always on) if given.
+fn sdk_provider(sampler: Option<Sampler>) -> SdkTracerProvider {
+    let builder = SdkTracerProvider::builder().with_batch_exporter(DropExporter);
+    match sampler {
+        Some(sampler) => builder.with_sampler(sampler),
+        None => builder,
+    }
+    .build()
 }
 
 /// Our transport without spans: receive, handle, ack, like a raw client.
@@ -283,12 +297,12 @@ where
 fn plain_variant<T: Transport + Clone>(rt: &Runtime, t: &T, queue: &str) -> Variant {
     let counter = Arc::new(Counter::default());
     rt.spawn(plain_consumer(t.clone(), queue.to_owned(), counter.clone()));
-    let (t, queue) = (t.clone(), queue.to_owned());
+    let (t, name) = (t.clone(), queue.to_owned());
     let publish: Publish = Box::new(move || {
-        let (t, queue) = (t.clone(), queue.clone());
-        Box::pin(async move { publish_plain(&t, &queue).await })
+        let (t, name) = (t.clone(), name.clone());
+        Box::pin(async move { publish_plain(&t, &name).await })
     });
-    Variant::new("transport", counter, publish)
+    Variant::new("transport", queue, counter, publish)
 }
 
 /// `Producer` / `Consumer` with spans from `provider`; `batched` consumes
@@ -307,16 +321,18 @@ where
     let queue = unique(name);
     let counter = spawn_consumer(rt, t.clone(), &queue, provider, batched);
     let producer = Producer::new(t.clone()).with_tracer_provider(provider);
+    let kept = queue.clone();
     let publish: Publish = Box::new(move || {
         let (producer, queue) = (producer.clone(), queue.clone());
         Box::pin(async move { publish_traced(&producer, &queue).await })
     });
-    Variant::new(name, counter, publish)
+    Variant::new(name, &kept, counter, publish)
 }
 
 /// The variants every broker runs after its raw client.
 fn crate_variants<T: Transport + Clone>(rt: &Runtime, t: &T, broker: &str) -> Vec<Variant> {
-    let provider = instrumented_provider();
+    let provider = sdk_provider(None);
+    let unsampled = sdk_provider(Some(Sampler::AlwaysOff));
     let noop = NoopTracerProvider::new();
     vec![
         plain_variant(rt, t, &unique(&format!("{broker}-transport"))),
@@ -324,24 +340,33 @@ fn crate_variants<T: Transport + Clone>(rt: &Runtime, t: &T, broker: &str) -> Ve
         traced_variant(rt, t, "untraced", &noop, false),
         traced_variant(rt, t, "instrumented", &provider, false),
         traced_variant(rt, t, "instrumented_batch", &provider, true),
-        // Where the untraced cost sits: one side through the crate, the
-        // other by hand.
-        producer_only(rt, t, &noop),
+        // The SDK's provider sampling nothing: the context still travels.
+        traced_variant(rt, t, "unsampled", &unsampled, false),
+        // Where the cost sits: one side through the crate, the other by
+        // hand; untraced, then the producer with the SDK's spans.
+        producer_only(rt, t, "producer_only", &noop),
         consumer_only(rt, t, &noop),
+        producer_only(rt, t, "producer_traced", &provider),
     ]
 }
 
-/// `Producer` (no-op tracer) publishing, this crate's transport consumed by hand.
-fn producer_only<T: Transport + Clone>(rt: &Runtime, t: &T, noop: &NoopTracerProvider) -> Variant {
-    let queue = unique("producer-only");
+/// `Producer` (spans from `provider`) publishing, this crate's transport
+/// consumed by hand.
+fn producer_only<T, P>(rt: &Runtime, t: &T, name: &'static str, provider: &P) -> Variant
+where
+    T: Transport + Clone,
+    P: TracerProvider + ObjectSafeTracerProvider,
+{
+    let queue = unique(name);
     let counter = Arc::new(Counter::default());
     rt.spawn(plain_consumer(t.clone(), queue.clone(), counter.clone()));
-    let producer = Producer::new(t.clone()).with_tracer_provider(noop);
+    let producer = Producer::new(t.clone()).with_tracer_provider(provider);
+    let kept = queue.clone();
     let publish: Publish = Box::new(move || {
         let (producer, queue) = (producer.clone(), queue.clone());
         Box::pin(async move { publish_traced(&producer, &queue).await })
     });
-    Variant::new("producer_only", counter, publish)
+    Variant::new(name, &kept, counter, publish)
 }
 
 /// The transport publishing by hand, `Consumer` (no-op tracer) consuming.
@@ -349,11 +374,12 @@ fn consumer_only<T: Transport + Clone>(rt: &Runtime, t: &T, noop: &NoopTracerPro
     let queue = unique("consumer-only");
     let counter = spawn_consumer(rt, t.clone(), &queue, noop, false);
     let t = t.clone();
+    let kept = queue.clone();
     let publish: Publish = Box::new(move || {
         let (t, queue) = (t.clone(), queue.clone());
         Box::pin(async move { publish_plain(&t, &queue).await })
     });
-    Variant::new("consumer_only", counter, publish)
+    Variant::new("consumer_only", &kept, counter, publish)
 }
 
 fn redis_benches(c: &mut Criterion, rt: &Runtime) {
@@ -364,8 +390,28 @@ fn redis_benches(c: &mut Criterion, rt: &Runtime) {
     };
     let client = redis::Client::open(REDIS).unwrap();
 
-    // Raw redis-rs: XADD / XREADGROUP COUNT 16 / XACK.
-    let queue = unique("redis-raw");
+    let mut variants = vec![
+        redis_raw(rt, &client, "raw", &[]),
+        redis_raw(
+            rt,
+            &client,
+            "raw_traceparent",
+            &[("traceparent", TRACEPARENT)],
+        ),
+    ];
+    variants.extend(crate_variants(rt, &t, "redis"));
+    measure(c, rt, "redis", &variants);
+}
+
+/// Raw redis-rs: `XADD` (with `fields` after the payload) / `XREADGROUP
+/// COUNT 16` / `XACK` + `XDEL`.
+fn redis_raw(
+    rt: &Runtime,
+    client: &redis::Client,
+    name: &'static str,
+    fields: &'static [(&str, &str)],
+) -> Variant {
+    let queue = unique(&format!("redis-{name}"));
     let counter = Arc::new(Counter::default());
     let conn = rt.block_on(client.get_connection_manager()).unwrap();
     // One connection for publishes and acks, one for blocking reads: the
@@ -376,35 +422,34 @@ fn redis_benches(c: &mut Criterion, rt: &Runtime) {
         queue.clone(),
         counter.clone(),
     ));
+    let kept = queue.clone();
     let publish: Publish = Box::new(move || {
         let (mut conn, queue) = (conn.clone(), queue.clone());
         Box::pin(async move {
             for _ in 0..N {
                 // Bounded as the transport's default is (MAXLEN ~).
-                let _: String = redis::cmd("XADD")
-                    .arg(&queue)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(1_000_000)
-                    .arg("*")
-                    .arg("payload")
-                    .arg(PAYLOAD)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
+                let mut xadd = redis::cmd("XADD");
+                xadd.arg(&queue).arg("MAXLEN").arg("~").arg(1_000_000);
+                xadd.arg("*").arg("payload").arg(PAYLOAD);
+                for (k, v) in fields {
+                    xadd.arg(k).arg(v);
+                }
+                let _: String = xadd.query_async(&mut conn).await.unwrap();
             }
         })
     });
-    let mut variants = vec![Variant::new("raw", counter, publish)];
-    variants.extend(crate_variants(rt, &t, "redis"));
-    measure(c, rt, "redis", &variants);
-    rt.block_on(delete_streams(&client));
+    Variant::new(name, &kept, counter, publish)
 }
 
 /// Deletes this run's streams: Redis keeps them in memory, and a server
 /// bloated by earlier runs is a slower one.
-async fn delete_streams(client: &redis::Client) {
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+async fn delete_streams() {
+    let Ok(client) = redis::Client::open(REDIS) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
     let pattern = format!("o11y-bench-*-{}*", std::process::id());
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(pattern)
@@ -467,22 +512,68 @@ async fn redis_raw_consumer(
     }
 }
 
-fn amqp_benches(c: &mut Criterion, rt: &Runtime) {
+/// Runs the RabbitMQ variants; returns their queues.
+fn amqp_benches(c: &mut Criterion, rt: &Runtime) -> Vec<String> {
     let Ok(t) = rt.block_on(AmqpTransport::connect(AMQP, AmqpOptions::default())) else {
         eprintln!("SKIPPED: amqp benchmarks: rabbitmq server not reachable");
-        return;
+        return Vec::new();
     };
 
-    // Raw lapin: publish with confirm / basic_consume, prefetch 64 / ack.
-    let queue = unique("amqp-raw");
+    let mut variants = vec![
+        amqp_raw(rt, "raw", false),
+        amqp_raw(rt, "raw_traceparent", true),
+    ];
+    variants.extend(crate_variants(rt, &t, "amqp"));
+    measure(c, rt, "amqp", &variants);
+    variants.into_iter().map(|v| v.queue).collect()
+}
+
+/// Deletes this run's queues: RabbitMQ keeps quorum queues until told, and a
+/// broker with thousands of them left behind slows down.
+async fn delete_queues(queues: &[String]) {
+    if queues.is_empty() {
+        return;
+    }
+    use lapin::{Connection, ConnectionProperties, options::QueueDeleteOptions};
+    let Ok(conn) = Connection::connect(AMQP, ConnectionProperties::default()).await else {
+        return;
+    };
+    let Ok(channel) = conn.create_channel().await else {
+        return;
+    };
+    for queue in queues {
+        let deleted = channel
+            .queue_delete(queue, QueueDeleteOptions::default())
+            .await;
+        if let Err(e) = deleted {
+            eprintln!("could not delete {queue}: {e}");
+        }
+    }
+}
+
+/// Raw lapin: publish with confirm (a `traceparent` header if asked) /
+/// `basic_consume`, prefetch 64 / ack.
+fn amqp_raw(rt: &Runtime, name: &'static str, traceparent: bool) -> Variant {
+    let queue = unique(&format!("amqp-{name}"));
     let counter = Arc::new(Counter::default());
     let channel = rt.block_on(amqp_raw_setup(&queue, counter.clone(), rt));
+    let kept = queue.clone();
     let publish: Publish = Box::new(move || {
         let (channel, queue) = (channel.clone(), queue.clone());
         Box::pin(async move {
-            use lapin::{BasicProperties, options::BasicPublishOptions};
+            use lapin::{
+                BasicProperties,
+                options::BasicPublishOptions,
+                types::{AMQPValue, FieldTable},
+            };
             for _ in 0..N {
-                let props = BasicProperties::default().with_delivery_mode(2);
+                let mut props = BasicProperties::default().with_delivery_mode(2);
+                if traceparent {
+                    let mut headers = FieldTable::default();
+                    let value = AMQPValue::LongString(TRACEPARENT.into());
+                    headers.insert("traceparent".into(), value);
+                    props = props.with_headers(headers);
+                }
                 // Mandatory, as the transport publishes: an unroutable
                 // message comes back instead of being confirmed and lost.
                 let options = BasicPublishOptions {
@@ -498,9 +589,7 @@ fn amqp_benches(c: &mut Criterion, rt: &Runtime) {
             }
         })
     });
-    let mut variants = vec![Variant::new("raw", counter, publish)];
-    variants.extend(crate_variants(rt, &t, "amqp"));
-    measure(c, rt, "amqp", &variants);
+    Variant::new(name, &kept, counter, publish)
 }
 
 async fn amqp_raw_setup(queue: &str, counter: Arc<Counter>, rt: &Runtime) -> lapin::Channel {
@@ -575,12 +664,28 @@ fn benches(c: &mut Criterion) {
         .unwrap();
     // O11Y_BENCH_BROKERS=redis (or amqp) runs one broker only.
     let brokers = std::env::var("O11Y_BENCH_BROKERS").unwrap_or_else(|_| "redis,amqp".into());
-    if brokers.contains("redis") {
+    let redis = brokers.contains("redis");
+    if redis {
         redis_benches(c, &rt);
     }
-    if brokers.contains("amqp") {
-        amqp_benches(c, &rt);
-    }
+    let queues = if brokers.contains("amqp") {
+        amqp_benches(c, &rt)
+    } else {
+        Vec::new()
+    };
+    // The consumers stop first: a running one would create its stream or
+    // queue again.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let cleanup = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    cleanup.block_on(async {
+        if redis {
+            delete_streams().await;
+        }
+        delete_queues(&queues).await;
+    });
 }
 
 criterion_group!(group, benches);

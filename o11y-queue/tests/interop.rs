@@ -1,23 +1,28 @@
 //! Interop: our traces continued by another language's OpenTelemetry SDK,
 //! in both directions, on RabbitMQ and SQS.
 //!
-//! The other side is Python as a new user of its instrumentations would
-//! write it (`tests/interop/*.py`): the SDK with its default W3C
-//! propagators, `opentelemetry-instrumentation-pika` on a pika client and
-//! `opentelemetry-instrumentation-boto3sqs` on a boto3 client, each
-//! instrumentor switched on with `instrument()`, no hand-written injection
-//! or extraction. Python writes its finished spans to stdout as JSON; ours
+//! The other side is written as a new user of its instrumentations would
+//! write it, the SDK with its default W3C propagators and no hand-written
+//! injection or extraction:
+//! - Python (`tests/interop/*.py`): `opentelemetry-instrumentation-pika` on
+//!   a pika client and `opentelemetry-instrumentation-boto3sqs` on a boto3
+//!   client, each switched on with `instrument()`;
+//! - Node.js (`tests/interop/js/sqs.cjs`): `@opentelemetry/instrumentation-aws-sdk`
+//!   on the AWS SDK v3's SQS client, registered before the client is loaded.
+//!
+//! The other side writes its finished spans to stdout as JSON lines; ours
 //! are captured in memory.
 //!
-//! - Rust -> Python: our `send` PRODUCER span must be the parent (pika) or
-//!   the link (boto3sqs, which links its `process` span to the producer by
-//!   design) of the Python consumer span.
-//! - Python -> Rust: our `process` CONSUMER span continues the Python trace,
-//!   its parent and link the Python PRODUCER span.
+//! - Rust -> other: our `send` PRODUCER span must be the parent (pika) or
+//!   the link (boto3sqs and aws-sdk, which link their consumer span to the
+//!   producer by design) of the other side's consumer span.
+//! - Other -> Rust: our `process` CONSUMER span continues the other trace,
+//!   its parent and link the other side's PRODUCER span.
 //!
-//! The pinned packages go into a venv under the target directory on the
-//! first run (cached after). No `python3`, no PyPI, or no broker: a loud
-//! SKIP line, a failure under `O11Y_REQUIRE_SERVICES=1`.
+//! The pinned packages are installed under the target directory on the
+//! first run (a venv; `npm ci` from `tests/interop/js/package-lock.json`)
+//! and cached after. No `python3` or `node`, no registry, or no broker: a
+//! loud SKIP line, a failure under `O11Y_REQUIRE_SERVICES=1`.
 #![cfg(any(feature = "amqp", feature = "sqs"))]
 
 #[allow(unused_imports)]
@@ -54,10 +59,27 @@ const PACKAGES: &[&str] = &[
 /// How the foreign consumer span refers to our producer span.
 #[derive(Clone, Copy, Debug)]
 enum Continues {
-    /// Child of it, in our trace (pika).
+    /// `{queue} receive`, a child of it in our trace (pika).
     Parent,
-    /// In a trace of its own, linked to it (boto3sqs).
-    Link,
+    /// `{queue} {operation}` in a trace of its own, linked to it (boto3sqs:
+    /// `process`; aws-sdk: `receive`).
+    Link(&'static str),
+}
+
+/// The other side: a program and its environment.
+struct Foreign {
+    program: PathBuf,
+    /// Where it finds its packages (`NODE_PATH`), if it needs telling.
+    node_path: Option<PathBuf>,
+}
+
+impl Foreign {
+    fn python(python: PathBuf) -> Self {
+        Self {
+            program: python,
+            node_path: None,
+        }
+    }
 }
 
 /// Prints the loud skip line, or fails under `O11Y_REQUIRE_SERVICES=1`.
@@ -79,13 +101,53 @@ fn venv() -> Result<PathBuf, String> {
     .clone()
 }
 
+/// The Node.js packages, from `tests/interop/js/package-lock.json`
+/// (installed once per run of this binary, cached between runs).
+fn node_modules() -> Result<PathBuf, String> {
+    static MODULES: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    MODULES
+        .get_or_init(|| {
+            let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/js");
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
+            let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
+            let lock = read(from.join("package-lock.json"))?;
+            let modules = dir.join("node_modules");
+            // `npm ci` writes the lock file it installed into node_modules.
+            if read(modules.join(".package-lock.json")).is_ok()
+                && read(dir.join("package-lock.json")).ok() == Some(lock.clone())
+            {
+                return Ok(modules);
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            for file in ["package.json", "package-lock.json"] {
+                std::fs::copy(from.join(file), dir.join(file))
+                    .map_err(|e| format!("{file}: {e}"))?;
+            }
+            let status = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .status();
+            match status {
+                Ok(s) if s.success() => Ok(modules),
+                Ok(s) => Err(format!("npm ci exited with {s}")),
+                Err(e) => Err(format!("npm: {e}")),
+            }
+        })
+        .clone()
+}
+
 /// Runs `tests/interop/{script}` to its end (bounded) and returns the spans
 /// it wrote; panics with its stderr when it fails.
-async fn python(python: &Path, script: &str, args: &[&str]) -> Vec<Value> {
+async fn foreign(side: &Foreign, script: &str, args: &[&str]) -> Vec<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(script);
-    let child = tokio::process::Command::new(python)
+    let mut command = tokio::process::Command::new(&side.program);
+    if let Some(modules) = &side.node_path {
+        command.env("NODE_PATH", modules);
+    }
+    let child = command
         .arg(&path)
         .args(args)
         .stdin(Stdio::null())
@@ -106,7 +168,7 @@ async fn python(python: &Path, script: &str, args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-/// A hex id of a Python span (`0x...`), as our ids print.
+/// A hex id of a foreign span (`0x...`), as our ids print.
 fn hex(value: &Value) -> String {
     value
         .as_str()
@@ -123,7 +185,7 @@ fn span_id(span: &Value) -> String {
     hex(&span["context"]["span_id"])
 }
 
-/// The one Python span of `kind` named `name`.
+/// The one foreign span of `kind` named `name`.
 fn one<'a>(spans: &'a [Value], kind: &str, name: &str) -> &'a Value {
     let found: Vec<_> = spans
         .iter()
@@ -133,10 +195,10 @@ fn one<'a>(spans: &'a [Value], kind: &str, name: &str) -> &'a Value {
     found[0]
 }
 
-/// Our PRODUCER span publishes; the Python consumer continues it.
-async fn rust_to_python<T: Transport + Clone>(
+/// Our PRODUCER span publishes; the foreign consumer continues it.
+async fn rust_to_foreign<T: Transport + Clone>(
     t: T,
-    py: &Path,
+    side: &Foreign,
     script: &str,
     url: &str,
     q: &str,
@@ -157,7 +219,7 @@ async fn rust_to_python<T: Transport + Clone>(
     let ours = spans.find(&send);
     assert_eq!(ours.kind(), SpanKind::Producer);
 
-    let theirs = python(py, script, &["consume", url, q]).await;
+    let theirs = foreign(side, script, &["consume", url, q]).await;
     match continues {
         Continues::Parent => {
             let received = one(&theirs, "CONSUMER", &format!("{q} receive"));
@@ -168,8 +230,8 @@ async fn rust_to_python<T: Transport + Clone>(
             );
             assert_eq!(hex(&received["parent_id"]), ours.span_id().to_string());
         }
-        Continues::Link => {
-            let process = one(&theirs, "CONSUMER", &format!("{q} process"));
+        Continues::Link(operation) => {
+            let process = one(&theirs, "CONSUMER", &format!("{q} {operation}"));
             let links = process["links"].as_array().cloned().unwrap_or_default();
             assert_eq!(links.len(), 1, "{process}");
             assert_eq!(trace_id(&links[0]), ours.trace_id().to_string());
@@ -178,12 +240,18 @@ async fn rust_to_python<T: Transport + Clone>(
     }
 }
 
-/// A Python PRODUCER span publishes inside its own trace; our consumer
-/// continues it.
-async fn python_to_rust<T: Transport + Clone>(t: T, py: &Path, script: &str, url: &str, q: &str) {
+/// A foreign PRODUCER span publishes inside a trace of its own, under a
+/// span named `root`; our consumer continues it.
+async fn foreign_to_rust<T: Transport + Clone>(
+    t: T,
+    side: &Foreign,
+    (script, root): (&str, &str),
+    url: &str,
+    q: &str,
+) {
     let (capture, provider) = support::cases::fixture();
-    let theirs = python(py, script, &["publish", url, q]).await;
-    let root = one(&theirs, "INTERNAL", "python publisher");
+    let theirs = foreign(side, script, &["publish", url, q]).await;
+    let root = one(&theirs, "INTERNAL", root);
     assert!(root["parent_id"].is_null(), "{root}");
     let trace = trace_id(root);
     // The instrumentation's PRODUCER span(s); pika 0.66b1 nests two, the
@@ -196,7 +264,7 @@ async fn python_to_rust<T: Transport + Clone>(t: T, py: &Path, script: &str, url
         .collect();
     assert!(
         !producers.is_empty(),
-        "no Python PRODUCER span: {theirs:#?}"
+        "no foreign PRODUCER span: {theirs:#?}"
     );
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -228,7 +296,7 @@ async fn python_to_rust<T: Transport + Clone>(t: T, py: &Path, script: &str, url
         l.span_context.span_id().to_string() == parent
             && l.span_context.trace_id() == process.trace_id()
     });
-    assert!(linked, "process links to the Python PRODUCER span");
+    assert!(linked, "process links to the foreign PRODUCER span");
     assert_eq!(
         process.attr_str(semconv::CONTEXT_SOURCE).as_deref(),
         Some("native")
@@ -236,14 +304,37 @@ async fn python_to_rust<T: Transport + Clone>(t: T, py: &Path, script: &str, url
     assert_eq!(process.attr_str(semconv::OUTCOME).as_deref(), Some("ack"));
 }
 
-/// The venv, or the skip line.
-async fn venv_or_skip(test: &str) -> Option<PathBuf> {
+/// Python in the venv, or the skip line.
+async fn venv_or_skip(test: &str) -> Option<Foreign> {
     match tokio::task::spawn_blocking(venv).await.unwrap() {
-        Ok(python) => Some(python),
+        Ok(python) => Some(Foreign::python(python)),
         Err(why) => {
             skip(
                 test,
                 &format!("no Python venv with the OpenTelemetry SDK ({why})"),
+            );
+            None
+        }
+    }
+}
+
+/// Node.js with the packages installed, or the skip line.
+#[cfg(feature = "sqs")]
+async fn node_or_skip(test: &str) -> Option<Foreign> {
+    let version = std::process::Command::new("node").arg("--version").output();
+    if let Err(e) = version {
+        skip(test, &format!("no node ({e})"));
+        return None;
+    }
+    match tokio::task::spawn_blocking(node_modules).await.unwrap() {
+        Ok(modules) => Some(Foreign {
+            program: PathBuf::from("node"),
+            node_path: Some(modules),
+        }),
+        Err(why) => {
+            skip(
+                test,
+                &format!("no Node.js packages of the OpenTelemetry SDK ({why})"),
             );
             None
         }
@@ -261,7 +352,7 @@ mod amqp {
             .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
     }
 
-    async fn setup(test: &str) -> Option<(AmqpTransport, PathBuf)> {
+    async fn setup(test: &str) -> Option<(AmqpTransport, Foreign)> {
         let options = AmqpOptions::default().with_poll(std::time::Duration::from_millis(200));
         let t = match AmqpTransport::connect(&url(), options).await {
             Ok(t) => t,
@@ -278,7 +369,7 @@ mod amqp {
         if let Some((t, py)) = setup("rust_producer_to_python_pika_consumer").await {
             let q = unique_queue("interop-to-python");
             let _cleanup = support::cleanup::amqp(&url(), &q);
-            rust_to_python(t, &py, "amqp.py", &url(), &q, Continues::Parent).await;
+            rust_to_foreign(t, &py, "amqp.py", &url(), &q, Continues::Parent).await;
         }
     }
 
@@ -287,7 +378,8 @@ mod amqp {
         if let Some((t, py)) = setup("python_pika_producer_to_rust_consumer").await {
             let q = unique_queue("interop-from-python");
             let _cleanup = support::cleanup::amqp(&url(), &q);
-            python_to_rust(t, &py, "amqp.py", &url(), &q).await;
+            let script = ("amqp.py", "python publisher");
+            foreign_to_rust(t, &py, script, &url(), &q).await;
         }
     }
 }
@@ -301,7 +393,7 @@ mod sqs {
     use super::*;
     use crate::support::{sqs_client as client, sqs_url as url};
 
-    async fn setup(test: &str) -> Option<(SqsTransport, PathBuf)> {
+    async fn transport(test: &str) -> Option<SqsTransport> {
         let client = client();
         if let Err(e) = client.list_queues().max_results(1).send().await {
             skip(test, &format!("SQS at {} not reachable ({e})", url()));
@@ -310,8 +402,17 @@ mod sqs {
         let options = SqsOptions::default()
             .with_wait(Duration::from_secs(1))
             .with_visibility_timeout(Duration::from_secs(5));
-        let t = SqsTransport::new(client, options);
+        Some(SqsTransport::new(client, options))
+    }
+
+    async fn setup(test: &str) -> Option<(SqsTransport, Foreign)> {
+        let t = transport(test).await?;
         Some((t, venv_or_skip(test).await?))
+    }
+
+    async fn setup_node(test: &str) -> Option<(SqsTransport, Foreign)> {
+        let t = transport(test).await?;
+        Some((t, node_or_skip(test).await?))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,7 +420,8 @@ mod sqs {
         if let Some((t, py)) = setup("rust_producer_to_python_boto3sqs_consumer").await {
             let q = unique_queue("interop-to-python");
             let _cleanup = support::cleanup::sqs(client, &q);
-            rust_to_python(t, &py, "sqs.py", &url(), &q, Continues::Link).await;
+            let link = Continues::Link("process");
+            rust_to_foreign(t, &py, "sqs.py", &url(), &q, link).await;
         }
     }
 
@@ -329,7 +431,29 @@ mod sqs {
             let q = unique_queue("interop-from-python");
             let _cleanup = support::cleanup::sqs(client, &q);
             t.queue_url(&q).await.unwrap(); // the queue the Python producer looks up
-            python_to_rust(t, &py, "sqs.py", &url(), &q).await;
+            let script = ("sqs.py", "python publisher");
+            foreign_to_rust(t, &py, script, &url(), &q).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rust_producer_to_node_aws_sdk_consumer() {
+        if let Some((t, node)) = setup_node("rust_producer_to_node_aws_sdk_consumer").await {
+            let q = unique_queue("interop-to-node");
+            let _cleanup = support::cleanup::sqs(client, &q);
+            let link = Continues::Link("receive");
+            rust_to_foreign(t, &node, "js/sqs.cjs", &url(), &q, link).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn node_aws_sdk_producer_to_rust_consumer() {
+        if let Some((t, node)) = setup_node("node_aws_sdk_producer_to_rust_consumer").await {
+            let q = unique_queue("interop-from-node");
+            let _cleanup = support::cleanup::sqs(client, &q);
+            t.queue_url(&q).await.unwrap(); // the queue the Node.js producer looks up
+            let script = ("js/sqs.cjs", "node publisher");
+            foreign_to_rust(t, &node, script, &url(), &q).await;
         }
     }
 }

@@ -123,15 +123,24 @@ fn node_modules() -> Result<PathBuf, String> {
                 std::fs::copy(from.join(file), dir.join(file))
                     .map_err(|e| format!("{file}: {e}"))?;
             }
-            let status = std::process::Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            // Bounded: a registry that stalls fails the install, not CI.
+            let status = std::process::Command::new("timeout")
+                .args([
+                    "300",
+                    "npm",
+                    "ci",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                ])
                 .current_dir(&dir)
                 .stdout(Stdio::null())
                 .status();
             match status {
                 Ok(s) if s.success() => Ok(modules),
+                Ok(s) if s.code() == Some(124) => Err("npm ci took over 300 s".to_owned()),
                 Ok(s) => Err(format!("npm ci exited with {s}")),
-                Err(e) => Err(format!("npm: {e}")),
+                Err(e) => Err(format!("timeout npm ci: {e}")),
             }
         })
         .clone()

@@ -7,15 +7,16 @@
 //! - Python (`tests/interop/*.py`): `opentelemetry-instrumentation-pika` on
 //!   a pika client and `opentelemetry-instrumentation-boto3sqs` on a boto3
 //!   client, each switched on with `instrument()`;
-//! - Node.js (`tests/interop/js/sqs.cjs`): `@opentelemetry/instrumentation-aws-sdk`
-//!   on the AWS SDK v3's SQS client, registered before the client is loaded.
+//! - Node.js (`tests/interop/js/*.cjs`): `@opentelemetry/instrumentation-amqplib`
+//!   on amqplib and `@opentelemetry/instrumentation-aws-sdk` on the AWS SDK
+//!   v3's SQS client, registered before the client is loaded.
 //!
 //! The other side writes its finished spans to stdout as JSON lines; ours
 //! are captured in memory.
 //!
-//! - Rust -> other: our `send` PRODUCER span must be the parent (pika) or
-//!   the link (boto3sqs and aws-sdk, which link their consumer span to the
-//!   producer by design) of the other side's consumer span.
+//! - Rust -> other: our `send` PRODUCER span must be the parent (pika,
+//!   amqplib) or the link (boto3sqs and aws-sdk, which link their consumer
+//!   span to the producer by design) of the other side's consumer span.
 //! - Other -> Rust: our `process` CONSUMER span continues the other trace,
 //!   its parent and link the other side's PRODUCER span.
 //!
@@ -59,8 +60,9 @@ const PACKAGES: &[&str] = &[
 /// How the foreign consumer span refers to our producer span.
 #[derive(Clone, Copy, Debug)]
 enum Continues {
-    /// `{queue} receive`, a child of it in our trace (pika).
-    Parent,
+    /// `{queue} {operation}`, a child of it in our trace (pika: `receive`;
+    /// amqplib: `process`).
+    Parent(&'static str),
     /// `{queue} {operation}` in a trace of its own, linked to it (boto3sqs:
     /// `process`; aws-sdk: `receive`).
     Link(&'static str),
@@ -230,8 +232,8 @@ async fn rust_to_foreign<T: Transport + Clone>(
 
     let theirs = foreign(side, script, &["consume", url, q]).await;
     match continues {
-        Continues::Parent => {
-            let received = one(&theirs, "CONSUMER", &format!("{q} receive"));
+        Continues::Parent(operation) => {
+            let received = one(&theirs, "CONSUMER", &format!("{q} {operation}"));
             assert_eq!(
                 trace_id(received),
                 ours.trace_id().to_string(),
@@ -263,11 +265,12 @@ async fn foreign_to_rust<T: Transport + Clone>(
     let root = one(&theirs, "INTERNAL", root);
     assert!(root["parent_id"].is_null(), "{root}");
     let trace = trace_id(root);
-    // The instrumentation's PRODUCER span(s); pika 0.66b1 nests two, the
-    // inner one is in the headers.
+    // The instrumentation's PRODUCER span(s), whatever it names them
+    // (`{queue} send`, amqplib's `publish <default>`); pika 0.66b1 nests
+    // two, the inner one is in the headers.
     let producers: Vec<String> = theirs
         .iter()
-        .filter(|s| s["kind"] == "SpanKind.PRODUCER" && s["name"] == format!("{q} send"))
+        .filter(|s| s["kind"] == "SpanKind.PRODUCER")
         .inspect(|s| assert_eq!(trace_id(s), trace, "{s}"))
         .map(span_id)
         .collect();
@@ -328,7 +331,6 @@ async fn venv_or_skip(test: &str) -> Option<Foreign> {
 }
 
 /// Node.js with the packages installed, or the skip line.
-#[cfg(feature = "sqs")]
 async fn node_or_skip(test: &str) -> Option<Foreign> {
     let version = std::process::Command::new("node").arg("--version").output();
     if let Err(e) = version {
@@ -361,16 +363,25 @@ mod amqp {
             .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
     }
 
-    async fn setup(test: &str) -> Option<(AmqpTransport, Foreign)> {
+    async fn transport(test: &str) -> Option<AmqpTransport> {
         let options = AmqpOptions::default().with_poll(std::time::Duration::from_millis(200));
-        let t = match AmqpTransport::connect(&url(), options).await {
-            Ok(t) => t,
+        match AmqpTransport::connect(&url(), options).await {
+            Ok(t) => Some(t),
             Err(e) => {
                 skip(test, &format!("RabbitMQ at {} not reachable ({e})", url()));
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    async fn setup(test: &str) -> Option<(AmqpTransport, Foreign)> {
+        let t = transport(test).await?;
         Some((t, venv_or_skip(test).await?))
+    }
+
+    async fn setup_node(test: &str) -> Option<(AmqpTransport, Foreign)> {
+        let t = transport(test).await?;
+        Some((t, node_or_skip(test).await?))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,7 +389,8 @@ mod amqp {
         if let Some((t, py)) = setup("rust_producer_to_python_pika_consumer").await {
             let q = unique_queue("interop-to-python");
             let _cleanup = support::cleanup::amqp(&url(), &q);
-            rust_to_foreign(t, &py, "amqp.py", &url(), &q, Continues::Parent).await;
+            let parent = Continues::Parent("receive");
+            rust_to_foreign(t, &py, "amqp.py", &url(), &q, parent).await;
         }
     }
 
@@ -389,6 +401,26 @@ mod amqp {
             let _cleanup = support::cleanup::amqp(&url(), &q);
             let script = ("amqp.py", "python publisher");
             foreign_to_rust(t, &py, script, &url(), &q).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rust_producer_to_node_amqplib_consumer() {
+        if let Some((t, node)) = setup_node("rust_producer_to_node_amqplib_consumer").await {
+            let q = unique_queue("interop-to-node");
+            let _cleanup = support::cleanup::amqp(&url(), &q);
+            let parent = Continues::Parent("process");
+            rust_to_foreign(t, &node, "js/amqp.cjs", &url(), &q, parent).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn node_amqplib_producer_to_rust_consumer() {
+        if let Some((t, node)) = setup_node("node_amqplib_producer_to_rust_consumer").await {
+            let q = unique_queue("interop-from-node");
+            let _cleanup = support::cleanup::amqp(&url(), &q);
+            let script = ("js/amqp.cjs", "node publisher");
+            foreign_to_rust(t, &node, script, &url(), &q).await;
         }
     }
 }

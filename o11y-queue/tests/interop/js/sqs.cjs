@@ -1,8 +1,6 @@
 // An SQS client in Node.js, the AWS SDK v3 traced by
 // @opentelemetry/instrumentation-aws-sdk, for the interop test. The SDK is
-// set up as its documentation shows (`provider.register()`: the W3C
-// `tracecontext` and `baggage` propagators); every finished span is written
-// to stdout as one JSON line, in the shape the Python side prints.
+// set up by telemetry.cjs, as its documentation shows.
 //
 //     node sqs.cjs publish|consume ENDPOINT_URL QUEUE
 //
@@ -10,33 +8,12 @@
 // consume: receives one message from QUEUE (at most 20 s), deletes it, exits.
 'use strict';
 
-const { trace, SpanKind } = require('@opentelemetry/api');
-const { NodeTracerProvider, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-node');
+const { trace } = require('@opentelemetry/api');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { AwsInstrumentation } = require('@opentelemetry/instrumentation-aws-sdk');
+const { install } = require('./telemetry.cjs');
 
-const hex = (id) => (id ? `0x${id}` : null);
-const printer = {
-  export(spans, done) {
-    for (const span of spans) {
-      const context = span.spanContext();
-      const line = {
-        name: span.name,
-        kind: `SpanKind.${SpanKind[span.kind]}`,
-        context: { trace_id: hex(context.traceId), span_id: hex(context.spanId) },
-        parent_id: hex(span.parentSpanContext?.spanId),
-        links: span.links.map((l) => ({
-          context: { trace_id: hex(l.context.traceId), span_id: hex(l.context.spanId) },
-        })),
-      };
-      process.stdout.write(`${JSON.stringify(line)}\n`);
-    }
-    done({ code: 0 });
-  },
-  shutdown: async () => {},
-};
-const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(printer)] });
-provider.register();
+const provider = install();
 registerInstrumentations({ instrumentations: [new AwsInstrumentation()] });
 
 // Loaded after the instrumentation, as its documentation asks.

@@ -35,8 +35,9 @@ pub(super) fn properties(message: &Message, id: &str) -> BasicProperties {
         .with_delivery_mode(PERSISTENT)
 }
 
-/// The text headers of a received message (other value types are skipped),
-/// names lowercased.
+/// The text headers of a received message, names lowercased: long and short
+/// strings, and byte arrays that hold UTF-8 (what clients such as Go's
+/// amqp091 send for `[]byte` values); other value types are skipped.
 pub(super) fn headers(props: &BasicProperties) -> Headers {
     let Some(table) = props.headers() else {
         return Headers::new();
@@ -48,6 +49,7 @@ pub(super) fn headers(props: &BasicProperties) -> Headers {
             let value = match v {
                 AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
                 AMQPValue::ShortString(s) => s.as_str().to_owned(),
+                AMQPValue::ByteArray(b) => std::str::from_utf8(b.as_slice()).ok()?.to_owned(),
                 _ => return None,
             };
             Some((k.as_str().to_ascii_lowercase(), value))
@@ -126,5 +128,20 @@ mod tests {
         );
         assert_eq!(delivery_count(&props.clone().with_headers(table)), Some(3));
         assert!(enqueued_at(&props).is_some());
+    }
+
+    #[test]
+    fn text_in_byte_arrays_is_read_and_binary_skipped() {
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut table = FieldTable::default();
+        let bytes = AMQPValue::ByteArray(tp.as_bytes().into());
+        table.insert(ShortString::from("Traceparent"), bytes);
+        let binary = AMQPValue::ByteArray(vec![0xff, 0xfe].into());
+        table.insert(ShortString::from("blob"), binary);
+        let h = headers(&BasicProperties::default().with_headers(table));
+        assert_eq!(
+            h,
+            Headers::from([("traceparent".to_owned(), tp.to_owned())])
+        );
     }
 }

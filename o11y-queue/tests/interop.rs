@@ -316,6 +316,21 @@ async fn foreign_to_rust<T: Transport + Clone>(
     assert_eq!(process.attr_str(semconv::OUTCOME).as_deref(), Some("ack"));
 }
 
+/// The language of the other side.
+#[derive(Clone, Copy, Debug)]
+enum Lang {
+    Python,
+    Node,
+}
+
+/// The other side in `lang`, ready to run, or the skip line.
+async fn side_or_skip(test: &str, lang: Lang) -> Option<Foreign> {
+    match lang {
+        Lang::Python => venv_or_skip(test).await,
+        Lang::Node => node_or_skip(test).await,
+    }
+}
+
 /// Python in the venv, or the skip line.
 async fn venv_or_skip(test: &str) -> Option<Foreign> {
     match tokio::task::spawn_blocking(venv).await.unwrap() {
@@ -374,19 +389,14 @@ mod amqp {
         }
     }
 
-    async fn setup(test: &str) -> Option<(AmqpTransport, Foreign)> {
+    async fn setup(test: &str, lang: Lang) -> Option<(AmqpTransport, Foreign)> {
         let t = transport(test).await?;
-        Some((t, venv_or_skip(test).await?))
-    }
-
-    async fn setup_node(test: &str) -> Option<(AmqpTransport, Foreign)> {
-        let t = transport(test).await?;
-        Some((t, node_or_skip(test).await?))
+        Some((t, side_or_skip(test, lang).await?))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rust_producer_to_python_pika_consumer() {
-        if let Some((t, py)) = setup("rust_producer_to_python_pika_consumer").await {
+        if let Some((t, py)) = setup("rust_producer_to_python_pika_consumer", Lang::Python).await {
             let q = unique_queue("interop-to-python");
             let _cleanup = support::cleanup::amqp(&url(), &q);
             let parent = Continues::Parent("receive");
@@ -396,7 +406,7 @@ mod amqp {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn python_pika_producer_to_rust_consumer() {
-        if let Some((t, py)) = setup("python_pika_producer_to_rust_consumer").await {
+        if let Some((t, py)) = setup("python_pika_producer_to_rust_consumer", Lang::Python).await {
             let q = unique_queue("interop-from-python");
             let _cleanup = support::cleanup::amqp(&url(), &q);
             let script = ("amqp.py", "python publisher");
@@ -406,7 +416,7 @@ mod amqp {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rust_producer_to_node_amqplib_consumer() {
-        if let Some((t, node)) = setup_node("rust_producer_to_node_amqplib_consumer").await {
+        if let Some((t, node)) = setup("rust_producer_to_node_amqplib_consumer", Lang::Node).await {
             let q = unique_queue("interop-to-node");
             let _cleanup = support::cleanup::amqp(&url(), &q);
             let parent = Continues::Parent("process");
@@ -416,7 +426,7 @@ mod amqp {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn node_amqplib_producer_to_rust_consumer() {
-        if let Some((t, node)) = setup_node("node_amqplib_producer_to_rust_consumer").await {
+        if let Some((t, node)) = setup("node_amqplib_producer_to_rust_consumer", Lang::Node).await {
             let q = unique_queue("interop-from-node");
             let _cleanup = support::cleanup::amqp(&url(), &q);
             let script = ("js/amqp.cjs", "node publisher");
@@ -446,19 +456,16 @@ mod sqs {
         Some(SqsTransport::new(client, options))
     }
 
-    async fn setup(test: &str) -> Option<(SqsTransport, Foreign)> {
+    async fn setup(test: &str, lang: Lang) -> Option<(SqsTransport, Foreign)> {
         let t = transport(test).await?;
-        Some((t, venv_or_skip(test).await?))
-    }
-
-    async fn setup_node(test: &str) -> Option<(SqsTransport, Foreign)> {
-        let t = transport(test).await?;
-        Some((t, node_or_skip(test).await?))
+        Some((t, side_or_skip(test, lang).await?))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rust_producer_to_python_boto3sqs_consumer() {
-        if let Some((t, py)) = setup("rust_producer_to_python_boto3sqs_consumer").await {
+        if let Some((t, py)) =
+            setup("rust_producer_to_python_boto3sqs_consumer", Lang::Python).await
+        {
             let q = unique_queue("interop-to-python");
             let _cleanup = support::cleanup::sqs(client, &q);
             let link = Continues::Link("process");
@@ -468,7 +475,9 @@ mod sqs {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn python_boto3sqs_producer_to_rust_consumer() {
-        if let Some((t, py)) = setup("python_boto3sqs_producer_to_rust_consumer").await {
+        if let Some((t, py)) =
+            setup("python_boto3sqs_producer_to_rust_consumer", Lang::Python).await
+        {
             let q = unique_queue("interop-from-python");
             let _cleanup = support::cleanup::sqs(client, &q);
             t.queue_url(&q).await.unwrap(); // the queue the Python producer looks up
@@ -479,7 +488,7 @@ mod sqs {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rust_producer_to_node_aws_sdk_consumer() {
-        if let Some((t, node)) = setup_node("rust_producer_to_node_aws_sdk_consumer").await {
+        if let Some((t, node)) = setup("rust_producer_to_node_aws_sdk_consumer", Lang::Node).await {
             let q = unique_queue("interop-to-node");
             let _cleanup = support::cleanup::sqs(client, &q);
             let link = Continues::Link("receive");
@@ -489,7 +498,7 @@ mod sqs {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn node_aws_sdk_producer_to_rust_consumer() {
-        if let Some((t, node)) = setup_node("node_aws_sdk_producer_to_rust_consumer").await {
+        if let Some((t, node)) = setup("node_aws_sdk_producer_to_rust_consumer", Lang::Node).await {
             let q = unique_queue("interop-from-node");
             let _cleanup = support::cleanup::sqs(client, &q);
             t.queue_url(&q).await.unwrap(); // the queue the Node.js producer looks up
